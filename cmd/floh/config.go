@@ -1,0 +1,264 @@
+package main
+
+import (
+	"crypto/hkdf"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// config is the process configuration, read from the environment (README: Configuration).
+type config struct {
+	Addr        string
+	BaseURL     *url.URL
+	Production  bool
+	DataDir     string
+	DatabaseURL string
+
+	OIDCIssuer       string
+	OIDCClientID     string
+	OIDCClientSecret string
+
+	// EncryptionKey is 32 bytes; EncryptionKeyPrevious is set during a key rotation.
+	EncryptionKey         []byte
+	EncryptionKeyPrevious []byte
+	// EncryptionKeySource says where the key came from, for the settings page.
+	EncryptionKeySource string
+
+	SMTPURL string
+}
+
+// devOIDC reports whether the built-in development provider serves logins.
+func (c *config) devOIDC() bool { return c.OIDCIssuer == "" && !c.Production }
+
+func defaultDataDir() string {
+	if os.Geteuid() == 0 {
+		return "/var/lib/floh"
+	}
+	return ".floh"
+}
+
+// loadConfig reads and checks the environment. Every problem is reported at once, naming the
+// variable, so an operator fixes them in one go.
+func loadConfig(getenv func(string) string) (*config, error) {
+	var problems []string
+	c := &config{
+		Addr:             orDefault(getenv("FLOH_ADDR"), "127.0.0.1:8080"),
+		DataDir:          orDefault(getenv("FLOH_DATA_DIR"), defaultDataDir()),
+		DatabaseURL:      getenv("DATABASE_URL"),
+		OIDCIssuer:       strings.TrimRight(getenv("OIDC_ISSUER"), "/"),
+		OIDCClientID:     getenv("OIDC_CLIENT_ID"),
+		OIDCClientSecret: getenv("OIDC_CLIENT_SECRET"),
+		SMTPURL:          getenv("SMTP_URL"),
+	}
+	switch env := orDefault(getenv("FLOH_ENV"), "development"); env {
+	case "development":
+	case "production":
+		c.Production = true
+	default:
+		problems = append(problems, fmt.Sprintf("FLOH_ENV must be development or production, not %q", env))
+	}
+	host, port, err := net.SplitHostPort(c.Addr)
+	if err != nil || port == "" {
+		problems = append(problems, fmt.Sprintf("FLOH_ADDR %q must be host:port, e.g. 127.0.0.1:8080", c.Addr))
+	}
+	base := getenv("FLOH_BASE_URL")
+	if base == "" {
+		if host == "" || host == "0.0.0.0" || host == "::" {
+			host = "localhost"
+		}
+		base = "http://" + net.JoinHostPort(host, port)
+	}
+	c.BaseURL, err = url.Parse(strings.TrimRight(base, "/"))
+	if err != nil || (c.BaseURL.Scheme != "http" && c.BaseURL.Scheme != "https") || c.BaseURL.Host == "" {
+		problems = append(problems, fmt.Sprintf("FLOH_BASE_URL %q must be an absolute http(s) URL, e.g. https://floh.example.com", base))
+	}
+	if abs, err := filepath.Abs(c.DataDir); err == nil {
+		c.DataDir = abs
+	}
+	if key := getenv("FLOH_ENCRYPTION_KEY"); key != "" {
+		if c.EncryptionKey, err = parseKey(key); err != nil {
+			problems = append(problems, "FLOH_ENCRYPTION_KEY "+err.Error())
+		}
+		c.EncryptionKeySource = "FLOH_ENCRYPTION_KEY"
+	}
+	if key := getenv("FLOH_ENCRYPTION_KEY_PREVIOUS"); key != "" {
+		if c.EncryptionKeyPrevious, err = parseKey(key); err != nil {
+			problems = append(problems, "FLOH_ENCRYPTION_KEY_PREVIOUS "+err.Error())
+		}
+	}
+	if c.OIDCIssuer != "" {
+		if u, err := url.Parse(c.OIDCIssuer); err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+			problems = append(problems, fmt.Sprintf("OIDC_ISSUER %q must be the provider's issuer URL", c.OIDCIssuer))
+		}
+		if c.OIDCClientID == "" {
+			problems = append(problems, "OIDC_CLIENT_ID is required with OIDC_ISSUER")
+		}
+		if c.OIDCClientSecret == "" {
+			problems = append(problems, "OIDC_CLIENT_SECRET is required with OIDC_ISSUER")
+		}
+	}
+	if c.Production {
+		for _, name := range []string{"OIDC_ISSUER", "OIDC_CLIENT_ID", "OIDC_CLIENT_SECRET"} {
+			if getenv(name) == "" && !containsPrefix(problems, name) {
+				problems = append(problems, name+" is required in production")
+			}
+		}
+		if getenv("FLOH_ENCRYPTION_KEY") == "" {
+			problems = append(problems, "FLOH_ENCRYPTION_KEY is required in production (64 hex characters; generate one with: openssl rand -hex 32)")
+		}
+	}
+	if len(problems) > 0 {
+		return nil, errors.New("configuration is not usable:\n  - " + strings.Join(problems, "\n  - "))
+	}
+	return c, nil
+}
+
+func containsPrefix(list []string, prefix string) bool {
+	for _, s := range list {
+		if strings.HasPrefix(s, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+func orDefault(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}
+
+func parseKey(s string) ([]byte, error) {
+	b, err := hex.DecodeString(strings.TrimSpace(s))
+	if err != nil || len(b) != 32 {
+		return nil, errors.New("must be 64 hex characters (32 bytes); generate one with: openssl rand -hex 32")
+	}
+	return b, nil
+}
+
+// ensureDataDir creates the data directory (0711: the postgres user must be able to pass
+// through it to the cluster, but not list it).
+func ensureDataDir(dir string) error {
+	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+		if err := os.MkdirAll(dir, 0o711); err != nil {
+			return fmt.Errorf("create data directory %s: %w", dir, err)
+		}
+		return os.Chmod(dir, 0o711)
+	} else if err != nil {
+		return fmt.Errorf("data directory %s: %w", dir, err)
+	}
+	return nil
+}
+
+// keyFile returns the content of a key file in the data directory, creating it with gen on
+// first use (mode 0600), so development restarts keep sessions and secrets readable.
+func keyFile(dir, name string, gen func() ([]byte, error)) ([]byte, error) {
+	path := filepath.Join(dir, name)
+	b, err := os.ReadFile(path)
+	if err == nil {
+		return b, nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	if b, err = gen(); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, os.ErrExist) {
+		// Another floh process generated it first; use theirs.
+		return os.ReadFile(path)
+	} else if err != nil {
+		return nil, fmt.Errorf("create %s: %w", path, err)
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("write %s: %w", path, err)
+	}
+	return b, f.Close()
+}
+
+// resolveKeys fills in what development may generate: the encryption key.
+func (c *config) resolveKeys() error {
+	if c.EncryptionKey != nil {
+		return nil
+	}
+	raw, err := keyFile(c.DataDir, "encryption.key", func() ([]byte, error) {
+		k := make([]byte, 32)
+		if _, err := rand.Read(k); err != nil {
+			return nil, err
+		}
+		return []byte(hex.EncodeToString(k) + "\n"), nil
+	})
+	if err != nil {
+		return err
+	}
+	if c.EncryptionKey, err = parseKey(string(raw)); err != nil {
+		return fmt.Errorf("%s: %w", filepath.Join(c.DataDir, "encryption.key"), err)
+	}
+	c.EncryptionKeySource = filepath.Join(c.DataDir, "encryption.key") + " (generated for development)"
+	return nil
+}
+
+// deriveKey derives an independent key for one purpose from the encryption key, so the same
+// secret never serves two algorithms.
+func deriveKey(master []byte, purpose string, n int) []byte {
+	k, err := hkdf.Key(sha256.New, master, nil, "floh "+purpose, n)
+	if err != nil {
+		panic(err) // only for n beyond 255*32 bytes
+	}
+	return k
+}
+
+// cookieKeys are the handshake cookie's (hash, block) pairs: current key first, previous next.
+func (c *config) cookieKeys() [][]byte {
+	keys := [][]byte{deriveKey(c.EncryptionKey, "oidc handshake hmac", 32), deriveKey(c.EncryptionKey, "oidc handshake aes", 32)}
+	if c.EncryptionKeyPrevious != nil {
+		keys = append(keys, deriveKey(c.EncryptionKeyPrevious, "oidc handshake hmac", 32),
+			deriveKey(c.EncryptionKeyPrevious, "oidc handshake aes", 32))
+	}
+	return keys
+}
+
+// devSigningKey is the development provider's RSA key, kept in the data directory.
+func (c *config) devSigningKey() (*rsa.PrivateKey, error) {
+	raw, err := keyFile(c.DataDir, "dev-oidc-signing-key.pem", func() ([]byte, error) {
+		k, err := rsa.GenerateKey(rand.Reader, 2048)
+		if err != nil {
+			return nil, err
+		}
+		der, err := x509.MarshalPKCS8PrivateKey(k)
+		if err != nil {
+			return nil, err
+		}
+		return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	block, _ := pem.Decode(raw)
+	if block == nil {
+		return nil, fmt.Errorf("%s is not a PEM key", filepath.Join(c.DataDir, "dev-oidc-signing-key.pem"))
+	}
+	k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("parse development signing key: %w", err)
+	}
+	rk, ok := k.(*rsa.PrivateKey)
+	if !ok {
+		return nil, errors.New("development signing key is not an RSA key")
+	}
+	return rk, nil
+}

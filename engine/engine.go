@@ -1,0 +1,190 @@
+// Package engine is Floh's domain layer: every write goes through it, inside one transaction
+// with its audit entry, events and jobs.
+package engine
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/go-co-op/gocron/v2"
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jonboulle/clockwork"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/uptrace/bun"
+
+	"floh/db"
+)
+
+// Mailer sends one plain-text message. The SMTP implementation lives in connectors/email;
+// the engine only needs this much of it.
+type Mailer interface {
+	SendMail(ctx context.Context, to []string, subject, body string) error
+}
+
+// Options configures an Engine.
+type Options struct {
+	DB      *db.DB
+	Clock   clockwork.Clock // nil: the real clock
+	Logger  *slog.Logger    // nil: slog.Default()
+	BaseURL string          // absolute URL of the app, for links in emails
+	Mailer  Mailer          // nil: notifications are in-app only
+}
+
+// Engine is the domain service shared by handlers, the CLI and background work.
+type Engine struct {
+	db      *db.DB
+	clock   clockwork.Clock
+	log     *slog.Logger
+	baseURL string
+	mailer  Mailer
+
+	workers *river.Workers
+	// jobs inserts River jobs inside the transaction of the state change that causes them.
+	jobs *river.Client[*sql.Tx]
+	// runner works the jobs; nil until Start.
+	runner *river.Client[pgx.Tx]
+	sched  gocron.Scheduler
+}
+
+// New builds an Engine. It does not start background work; see Start.
+func New(opts Options) (*Engine, error) {
+	e := &Engine{
+		db:      opts.DB,
+		clock:   opts.Clock,
+		log:     opts.Logger,
+		baseURL: opts.BaseURL,
+		mailer:  opts.Mailer,
+	}
+	if e.clock == nil {
+		e.clock = clockwork.NewRealClock()
+	}
+	if e.log == nil {
+		e.log = slog.Default()
+	}
+	e.workers = river.NewWorkers()
+	river.AddWorker(e.workers, &notifyEmailWorker{engine: e})
+	jobs, err := river.NewClient(riverdatabasesql.New(e.db.SQL), &river.Config{Workers: e.workers, Logger: e.log})
+	if err != nil {
+		return nil, fmt.Errorf("river insert client: %w", err)
+	}
+	e.jobs = jobs
+	return e, nil
+}
+
+// Clock is the engine's clock, shared with the session and scheduling code.
+func (e *Engine) Clock() clockwork.Clock { return e.clock }
+
+// now is the current time at the database's precision, so values read back compare equal.
+func (e *Engine) now() time.Time {
+	return e.clock.Now().UTC().Truncate(time.Microsecond)
+}
+
+// Start runs the River job worker and the gocron scheduler until Stop.
+func (e *Engine) Start(ctx context.Context) error {
+	runner, err := river.NewClient(riverpgxv5.New(e.db.Pool), &river.Config{
+		Queues:        map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 10}},
+		Workers:       e.workers,
+		FetchCooldown: 10 * time.Millisecond,
+		Logger:        e.log,
+	})
+	if err != nil {
+		return fmt.Errorf("river client: %w", err)
+	}
+	if err := runner.Start(ctx); err != nil {
+		return fmt.Errorf("start river: %w", err)
+	}
+	e.runner = runner
+
+	sched, err := gocron.NewScheduler(gocron.WithClock(e.clock), gocron.WithLocation(time.UTC))
+	if err != nil {
+		return fmt.Errorf("scheduler: %w", err)
+	}
+	// Housekeeping is idempotent and row-locked, so every replica may run it on its own tick.
+	_, err = sched.NewJob(gocron.DurationJob(time.Minute), gocron.NewTask(func() {
+		e.housekeeping(context.WithoutCancel(ctx))
+	}), gocron.WithSingletonMode(gocron.LimitModeReschedule))
+	if err != nil {
+		return fmt.Errorf("schedule housekeeping: %w", err)
+	}
+	sched.Start()
+	e.sched = sched
+	return nil
+}
+
+// Stop lets running jobs finish (up to ctx's deadline), then stops the scheduler.
+func (e *Engine) Stop(ctx context.Context) error {
+	var errs []error
+	if e.sched != nil {
+		errs = append(errs, e.sched.Shutdown())
+	}
+	if e.runner != nil {
+		errs = append(errs, e.runner.Stop(ctx))
+	}
+	return errors.Join(errs...)
+}
+
+func (e *Engine) housekeeping(ctx context.Context) {
+	if _, err := e.AgeIncidents(ctx); err != nil {
+		e.log.Error("age incidents", "error", err)
+	}
+	if _, err := db.PurgeOIDCStates(ctx, e.db.Bun, e.now()); err != nil {
+		e.log.Error("purge oidc states", "error", err)
+	}
+}
+
+func (e *Engine) inTx(ctx context.Context, fn func(tx bun.Tx) error) error {
+	return e.db.Bun.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error { return fn(tx) })
+}
+
+// Actor is who caused a change, as the audit log records it.
+type Actor struct {
+	UserID  *uuid.UUID
+	Label   string // email, or "system" / "cli"
+	TokenID *uuid.UUID
+	IP      string
+}
+
+// audit appends an entry in tx. before and after are marshalled as JSON; nil means absent.
+func (e *Engine) audit(ctx context.Context, tx bun.IDB, a Actor, entity, entityID, action string, before, after any) error {
+	entry := &db.AuditEntry{
+		At:      e.now(),
+		ActorID: a.UserID,
+		Actor:   a.Label,
+		TokenID: a.TokenID,
+		Entity:  entity,
+		Action:  action,
+	}
+	if entityID != "" {
+		entry.EntityID = &entityID
+	}
+	if a.IP != "" {
+		entry.IP = &a.IP
+	}
+	var err error
+	if entry.Before, err = jsonOrNil(before); err != nil {
+		return err
+	}
+	if entry.After, err = jsonOrNil(after); err != nil {
+		return err
+	}
+	return db.InsertAudit(ctx, tx, entry)
+}
+
+func jsonOrNil(v any) (json.RawMessage, error) {
+	if v == nil {
+		return nil, nil
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("marshal audit state: %w", err)
+	}
+	return b, nil
+}

@@ -1,0 +1,224 @@
+package handlers
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/a-h/templ"
+
+	"floh/db"
+	"floh/engine"
+	"floh/views"
+)
+
+// Errors that only the HTTP layer produces.
+var (
+	errUnauthenticated = errors.New("sign in, or send Authorization: Bearer <token>")
+	errBadAuthHeader   = errors.New("the Authorization header must be \"Bearer <token>\"")
+	errBadToken        = errors.New("the API token is invalid, expired or revoked")
+	errCrossOrigin     = errors.New("cross-origin request refused: state changes must come from Floh's own pages (scripts use a Bearer token)")
+	errNotFoundPage    = errors.New("no such page")
+)
+
+// badRequest is input that is not well-formed at all (400).
+type badRequest struct{ msg string }
+
+func (e *badRequest) Error() string { return e.msg }
+
+// permissionError is a missing permission (403).
+type permissionError struct{ perm engine.Permission }
+
+func (e *permissionError) Error() string {
+	return "you do not have the " + string(e.perm) + " permission needed for this"
+}
+
+func isAPI(r *http.Request) bool { return strings.HasPrefix(r.URL.Path, "/api/") }
+
+// isPartial tells an htmx request for a fragment from a full page load.
+func isPartial(r *http.Request) bool {
+	return r.Header.Get("HX-Request") == "true" && r.Header.Get("HX-Boosted") != "true" &&
+		r.Header.Get("HX-History-Restore-Request") != "true"
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) error {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	return json.NewEncoder(w).Encode(v)
+}
+
+type apiErrorBody struct {
+	Error apiError `json:"error"`
+}
+
+type apiError struct {
+	Code    string              `json:"code"`
+	Message string              `json:"message"`
+	Details []engine.FieldError `json:"details,omitempty"`
+}
+
+// classify maps an error to its status and the envelope the API answers with.
+func classify(err error) (int, apiError) {
+	var (
+		verr  *engine.ValidationError
+		cerr  *engine.ConflictError
+		ferr  *engine.ForbiddenError
+		perr  *permissionError
+		berr  *badRequest
+		mberr *http.MaxBytesError
+		lerr  *engine.LoginRefusedError
+	)
+	switch {
+	case errors.As(err, &verr):
+		return http.StatusUnprocessableEntity, apiError{"validation_failed", verr.Error(), verr.Fields}
+	case errors.As(err, &mberr):
+		return http.StatusRequestEntityTooLarge, apiError{"payload_too_large", "the request body is larger than 1 MiB", nil}
+	case errors.As(err, &berr):
+		return http.StatusBadRequest, apiError{"bad_request", berr.msg, nil}
+	case errors.As(err, &cerr):
+		return http.StatusConflict, apiError{"conflict", cerr.Message, nil}
+	case errors.As(err, &perr):
+		return http.StatusForbidden, apiError{"forbidden", perr.Error(), nil}
+	case errors.As(err, &ferr):
+		return http.StatusForbidden, apiError{"forbidden", ferr.Message, nil}
+	case errors.As(err, &lerr):
+		return http.StatusForbidden, apiError{"login_refused", lerr.Message, nil}
+	case errors.Is(err, errCrossOrigin):
+		return http.StatusForbidden, apiError{"cross_origin", err.Error(), nil}
+	case errors.Is(err, errUnauthenticated), errors.Is(err, errBadToken), errors.Is(err, errBadAuthHeader):
+		return http.StatusUnauthorized, apiError{"unauthenticated", err.Error(), nil}
+	case errors.Is(err, db.ErrNotFound), errors.Is(err, errNotFoundPage):
+		return http.StatusNotFound, apiError{"not_found", "not found", nil}
+	case errors.Is(err, context.Canceled):
+		// The client went away; nobody reads the answer.
+		return 499, apiError{"canceled", "request canceled", nil}
+	default:
+		return http.StatusInternalServerError, apiError{"internal", "something went wrong on our side", nil}
+	}
+}
+
+// renderError is the one place errors become responses: the JSON envelope under /api, an
+// error page (or a redirect to login) elsewhere.
+func (s *Server) renderError(w http.ResponseWriter, r *http.Request, err error) {
+	status, body := classify(err)
+	if status >= 500 && status != 499 {
+		s.log.Error("request failed", "request_id", requestID(r), "method", r.Method, "path", r.URL.Path, "error", err)
+		body.Message += " (request id " + requestID(r) + ")"
+	}
+	if status == http.StatusUnauthorized && !isAPI(r) {
+		back := r.URL.RequestURI()
+		if r.Method != http.MethodGet {
+			back = sameOriginReferer(r)
+		}
+		if r.Header.Get("HX-Request") == "true" {
+			w.Header().Set("HX-Redirect", loginURL(back))
+			w.WriteHeader(status)
+			return
+		}
+		http.Redirect(w, r, loginURL(back), http.StatusSeeOther)
+		return
+	}
+	if isAPI(r) || viaBearer(r) {
+		_ = writeJSON(w, status, apiErrorBody{body})
+		return
+	}
+	page := views.ErrorPage{Page: s.page(r, "Error", ""), Status: status, NextHref: "/", NextLabel: "Go to the dashboard"}
+	switch status {
+	case http.StatusNotFound:
+		page.Title, page.Heading = "Page not found", "Page not found"
+		page.Message = "There is nothing at this address. It may have been deleted, or the link may be mistyped."
+	case http.StatusForbidden:
+		page.Title, page.Heading = "Not allowed", "You cannot do this"
+		page.Message = body.Message + ". Ask an administrator if you need it."
+	case http.StatusInternalServerError:
+		page.Title, page.Heading = "Something went wrong", "Something went wrong"
+		page.Message = "Floh hit an unexpected error and nothing was changed by this request. " +
+			"If it keeps happening, give your administrator request id " + requestID(r) + "."
+	default:
+		page.Title, page.Heading = "Request refused", "This request was refused"
+		page.Message = body.Message
+	}
+	if principalFrom(r) == nil {
+		page.NextHref, page.NextLabel = "/", "Go to Floh"
+	}
+	s.render(w, r, status, views.ErrorView(page))
+}
+
+// sameOriginReferer is where a refused form post came from, to return there after login.
+func sameOriginReferer(r *http.Request) string {
+	ref, err := url.Parse(r.Referer())
+	if err != nil || ref.Host != r.Host {
+		return "/"
+	}
+	return safeReturnTo(ref.RequestURI())
+}
+
+// render writes a templ component as HTML.
+func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, c templ.Component) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Vary", "HX-Request")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	if err := c.Render(r.Context(), w); err != nil {
+		s.log.Error("render page", "request_id", requestID(r), "path", r.URL.Path, "error", err)
+	}
+}
+
+// page builds the layout data every page needs.
+func (s *Server) page(r *http.Request, title, section string) views.Page {
+	p := views.Page{Title: title, Section: section, Development: !s.cfg.Production}
+	pr := principalFrom(r)
+	if pr == nil {
+		return p
+	}
+	p.User = &views.CurrentUser{Name: pr.User.DisplayName, Email: pr.User.Email, Roles: strings.Join(pr.User.Roles, ", ")}
+	if p.User.Roles == "" {
+		p.User.Roles = "no roles"
+	}
+	for _, item := range navigation {
+		if item.perm == "" || pr.Can(item.perm) {
+			p.Nav = append(p.Nav, views.NavItem{Section: item.section, Label: item.label, Href: item.href})
+		}
+	}
+	if n, err := s.engine.UnreadNotifications(r.Context(), pr.User.ID); err == nil {
+		p.Unread = n
+	}
+	if f := s.sessions.PopString(r.Context(), sessFlash); f != "" {
+		kind, msg, _ := strings.Cut(f, "|")
+		p.Flash = &views.Flash{Kind: kind, Message: msg}
+	}
+	return p
+}
+
+// navigation lists the built pages; the ones the user may not open are left out.
+var navigation = []struct {
+	section, label, href string
+	perm                 engine.Permission
+}{
+	{"dashboard", "Dashboard", "/", ""},
+	{"users", "Users", "/users", engine.PermUserRead},
+	{"incidents", "Incidents", "/incidents", engine.PermEventRead},
+	{"events", "Events", "/events", engine.PermEventRead},
+	{"audit", "Audit log", "/audit", engine.PermAuditRead},
+	{"settings", "Settings", "/settings", engine.PermSettingsManage},
+}
+
+// flash stores a message for the next page the user sees.
+func (s *Server) flash(r *http.Request, kind, msg string) {
+	s.sessions.Put(r.Context(), sessFlash, kind+"|"+msg)
+}
+
+// redirect answers a form post: a 303 to the next page (htmx follows it as a full navigation).
+func redirect(w http.ResponseWriter, r *http.Request, to string) error {
+	if r.Header.Get("HX-Request") == "true" {
+		w.Header().Set("HX-Location", to)
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	}
+	http.Redirect(w, r, to, http.StatusSeeOther)
+	return nil
+}

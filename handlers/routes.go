@@ -1,0 +1,107 @@
+package handlers
+
+import (
+	"net/http"
+	"strings"
+
+	"floh/engine"
+	"floh/static"
+)
+
+// routes is every route of the app with the permission it needs. The route × role test walks
+// this table, so a route cannot be added without deciding who may call it.
+func (s *Server) routes() []route {
+	const (
+		userRead     = engine.PermUserRead
+		userManage   = engine.PermUserManage
+		auditRead    = engine.PermAuditRead
+		eventRead    = engine.PermEventRead
+		settings     = engine.PermSettingsManage
+		anySignedIn  = engine.Permission("")
+		publicAccess = true
+	)
+	return []route{
+		// Health and login.
+		{method: "GET", pattern: "/api/health", public: publicAccess, h: s.health},
+		{method: "GET", pattern: "/api/auth/login", public: publicAccess, h: s.login},
+		{method: "GET", pattern: "/api/auth/callback", public: publicAccess, h: s.callback},
+		{method: "GET", pattern: "/signed-out", public: publicAccess, h: s.signedOut},
+		{method: "POST", pattern: "/logout", public: publicAccess, h: s.logoutPage},
+
+		// The signed-in user: session, profile, API tokens.
+		{method: "POST", pattern: "/api/auth/logout", perm: anySignedIn, h: s.logoutAPI},
+		{method: "GET", pattern: "/api/auth/me", perm: anySignedIn, h: s.me},
+		{method: "GET", pattern: "/api/auth/session", perm: anySignedIn, h: s.sessionInfo},
+		{method: "POST", pattern: "/api/auth/session/extend", perm: anySignedIn, h: s.extendSession},
+		{method: "GET", pattern: "/api/auth/tokens", perm: anySignedIn, h: s.listTokensAPI},
+		{method: "POST", pattern: "/api/auth/tokens", perm: anySignedIn, h: s.createTokenAPI},
+		{method: "DELETE", pattern: "/api/auth/tokens/{id}", perm: anySignedIn, h: s.revokeTokenAPI},
+		{method: "GET", pattern: "/api/system-roles", perm: anySignedIn, h: s.systemRoles},
+		{method: "GET", pattern: "/{$}", perm: anySignedIn, h: s.dashboard},
+		{method: "GET", pattern: "/profile", perm: anySignedIn, h: s.showProfile},
+		{method: "POST", pattern: "/profile/tokens", perm: anySignedIn, h: s.createToken},
+		{method: "POST", pattern: "/profile/tokens/{id}/revoke", perm: anySignedIn, h: s.revokeToken},
+
+		// Notifications (each user's own).
+		{method: "GET", pattern: "/api/notifications", perm: anySignedIn, h: s.listNotificationsAPI},
+		{method: "POST", pattern: "/api/notifications/{id}/read", perm: anySignedIn, h: s.readNotificationAPI},
+		{method: "POST", pattern: "/api/notifications/read-all", perm: anySignedIn, h: s.readAllNotificationsAPI},
+		{method: "GET", pattern: "/notifications", perm: anySignedIn, h: s.listNotifications},
+		{method: "GET", pattern: "/notifications/unread", perm: anySignedIn, h: s.unreadLink},
+		{method: "POST", pattern: "/notifications/{id}/read", perm: anySignedIn, h: s.readNotification},
+		{method: "POST", pattern: "/notifications/read-all", perm: anySignedIn, h: s.readAllNotifications},
+
+		// Users.
+		{method: "GET", pattern: "/api/users", perm: userRead, h: s.listUsersAPI},
+		{method: "POST", pattern: "/api/users", perm: userManage, h: s.createUserAPI},
+		{method: "GET", pattern: "/api/users/{id}", perm: userRead, h: s.showUserAPI},
+		{method: "PATCH", pattern: "/api/users/{id}", perm: userManage, h: s.updateUserAPI},
+		{method: "DELETE", pattern: "/api/users/{id}", perm: userManage, h: s.deleteUserAPI},
+		{method: "POST", pattern: "/api/users/{id}/restore", perm: userManage, h: s.restoreUserAPI},
+		{method: "PUT", pattern: "/api/users/{id}/roles", perm: userManage, h: s.setRolesAPI},
+		{method: "GET", pattern: "/api/users/{id}/profile", perm: userRead, h: s.showProfileAPI},
+		{method: "PATCH", pattern: "/api/users/{id}/profile", perm: userManage, h: s.updateProfileAPI},
+		{method: "GET", pattern: "/api/users/{id}/external-identities", perm: userRead, h: s.listIdentitiesAPI},
+		{method: "GET", pattern: "/users", perm: userRead, h: s.listUsers},
+		{method: "GET", pattern: "/users/new", perm: userManage, h: s.newUser},
+		{method: "POST", pattern: "/users", perm: userManage, h: s.createUser},
+		{method: "GET", pattern: "/users/{id}", perm: userRead, h: s.showUser},
+		{method: "GET", pattern: "/users/{id}/edit", perm: userManage, h: s.editUser},
+		{method: "POST", pattern: "/users/{id}", perm: userManage, h: s.updateUser},
+		{method: "POST", pattern: "/users/{id}/roles", perm: userManage, h: s.setRoles},
+		{method: "GET", pattern: "/users/{id}/delete", perm: userManage, h: s.confirmDeleteUser},
+		{method: "POST", pattern: "/users/{id}/delete", perm: userManage, h: s.deleteUser},
+		{method: "POST", pattern: "/users/{id}/restore", perm: userManage, h: s.restoreUser},
+		{method: "POST", pattern: "/users/{id}/tokens/{tokenId}/revoke", perm: userManage, h: s.revokeUserToken},
+
+		// Audit, events, incidents.
+		{method: "GET", pattern: "/api/audit", perm: auditRead, h: s.listAuditAPI},
+		{method: "GET", pattern: "/api/audit/verify", perm: auditRead, h: s.verifyAuditAPI},
+		{method: "GET", pattern: "/audit", perm: auditRead, h: s.listAudit},
+		{method: "GET", pattern: "/audit/verify", perm: auditRead, h: s.verifyAudit},
+		{method: "GET", pattern: "/api/events", perm: eventRead, h: s.listEventsAPI},
+		{method: "GET", pattern: "/events", perm: eventRead, h: s.listEvents},
+		{method: "GET", pattern: "/api/incidents", perm: eventRead, h: s.listIncidentsAPI},
+		{method: "GET", pattern: "/api/incidents/{id}", perm: eventRead, h: s.showIncidentAPI},
+		{method: "GET", pattern: "/incidents", perm: eventRead, h: s.listIncidents},
+		{method: "GET", pattern: "/incidents/{id}", perm: eventRead, h: s.showIncident},
+
+		// Settings.
+		{method: "GET", pattern: "/settings", perm: settings, h: s.showSettings},
+	}
+}
+
+// staticHandler serves the embedded assets; versioned URLs are cached for a year.
+func staticHandler() http.Handler {
+	files := http.StripPrefix("/static/", http.FileServerFS(static.FS))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/") {
+			http.NotFound(w, r)
+			return
+		}
+		if r.URL.Query().Get("v") != "" {
+			w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
+		}
+		files.ServeHTTP(w, r)
+	})
+}

@@ -1,0 +1,129 @@
+// Package handlers is Floh's HTTP layer: routes, middleware, and thin handlers that parse
+// input, call the engine and render a page or JSON.
+package handlers
+
+import (
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/alexedwards/scs/postgresstore"
+	"github.com/alexedwards/scs/v2"
+	"github.com/gorilla/sessions"
+
+	"floh/db"
+	"floh/engine"
+)
+
+const (
+	// SessionIdleTimeout and SessionLifetime are the login session's limits (PRODUCT §1).
+	SessionIdleTimeout = 8 * time.Hour
+	SessionLifetime    = 24 * time.Hour
+	// maxBody bounds every request body; larger bodies are answered 413.
+	maxBody = 1 << 20
+)
+
+// OIDCConfig is the relying party's configuration.
+type OIDCConfig struct {
+	Issuer       string
+	ClientID     string
+	ClientSecret string
+	// HTTPClient reaches the provider; the development provider is reached in-process.
+	HTTPClient *http.Client
+}
+
+// Config is everything the HTTP layer needs from main.
+type Config struct {
+	Engine     *engine.Engine
+	DB         *db.DB
+	BaseURL    *url.URL
+	Production bool
+	OIDC       OIDCConfig
+	// CookieKeys are gorilla/securecookie hash/block key pairs for the OIDC handshake cookie,
+	// current first; a previous pair keeps in-flight logins working across a key rotation.
+	CookieKeys [][]byte
+	// DevOIDC is the development OpenID Provider, mounted at DevOIDCPath when set.
+	DevOIDC http.Handler
+	// Settings is shown read-only on the settings page.
+	Settings []Setting
+	Logger   *slog.Logger
+}
+
+// Setting is one line of the settings page: a name and a value that is never a secret.
+type Setting struct {
+	Name, Value, Help string
+}
+
+// DevOIDCPath is where the development provider is mounted; its issuer is BaseURL + this path.
+const DevOIDCPath = "/dev/oidc"
+
+// Server is the root http.Handler.
+type Server struct {
+	cfg       Config
+	engine    *engine.Engine
+	db        *db.DB
+	log       *slog.Logger
+	sessions  *scs.SessionManager
+	handshake *sessions.CookieStore
+	oidc      *oidcClient
+	secure    bool
+	handler   http.Handler
+}
+
+// New builds the server and its routes.
+func New(cfg Config) *Server {
+	s := &Server{
+		cfg:    cfg,
+		engine: cfg.Engine,
+		db:     cfg.DB,
+		log:    cfg.Logger,
+		secure: cfg.BaseURL.Scheme == "https",
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	s.sessions = scs.New()
+	s.sessions.Store = postgresstore.NewWithCleanupInterval(cfg.DB.SQL, 10*time.Minute)
+	s.sessions.Lifetime = SessionLifetime
+	s.sessions.IdleTimeout = SessionIdleTimeout
+	s.sessions.Cookie.Name = "floh_sid"
+	s.sessions.Cookie.HttpOnly = true
+	s.sessions.Cookie.SameSite = http.SameSiteLaxMode
+	s.sessions.Cookie.Secure = s.secure
+	s.sessions.Cookie.Path = "/"
+	s.sessions.ErrorFunc = func(w http.ResponseWriter, r *http.Request, err error) {
+		s.renderError(w, r, err)
+	}
+
+	s.handshake = sessions.NewCookieStore(cfg.CookieKeys...)
+	s.handshake.Options = &sessions.Options{
+		Path:     "/api/auth",
+		MaxAge:   int(handshakeTTL.Seconds()),
+		HttpOnly: true,
+		Secure:   s.secure,
+		// Lax: the provider's redirect back is a top-level GET navigation, which Lax allows.
+		SameSite: http.SameSiteLaxMode,
+	}
+	s.oidc = newOIDCClient(cfg.OIDC, strings.TrimRight(cfg.BaseURL.String(), "/")+"/api/auth/callback")
+
+	mux := http.NewServeMux()
+	mux.Handle("GET /static/", staticHandler())
+	if cfg.DevOIDC != nil {
+		// The provider has its own pages and CSRF protection; the app's middleware stays out.
+		mux.Handle(DevOIDCPath+"/", cfg.DevOIDC)
+	}
+	app := http.NewServeMux()
+	for _, rt := range s.routes() {
+		app.Handle(rt.method+" "+rt.pattern, s.guard(rt))
+	}
+	app.Handle("/", s.handlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		return errNotFoundPage
+	}))
+	mux.Handle("/", s.sessions.LoadAndSave(s.authenticate(s.csrf(app))))
+	s.handler = s.requestLog(recoverPanics(s, securityHeaders(limitBody(mux))))
+	return s
+}
+
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }

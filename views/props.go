@@ -1,0 +1,390 @@
+// Package views renders Floh's pages with templ. Components take plain view-model structs
+// from this file and never query anything; a page and its htmx partial are the same component.
+package views
+
+// Page is what the layout needs on every page.
+type Page struct {
+	Title       string
+	Section     string // the nav item to mark current
+	User        *CurrentUser
+	Nav         []NavItem
+	Flash       *Flash
+	Unread      int
+	Development bool
+}
+
+// CurrentUser is the signed-in user as the header shows them.
+type CurrentUser struct {
+	Name  string
+	Email string
+	Roles string
+}
+
+// NavItem is one entry of the main navigation; items the user may not use are left out.
+type NavItem struct {
+	Section string
+	Label   string
+	Href    string
+}
+
+// Flash is a one-time message shown after a redirect.
+type Flash struct {
+	Kind    string // success, error or info
+	Message string
+}
+
+// Time is a moment shown relative ("5 minutes ago") with the exact UTC time on hover.
+type Time struct {
+	Rel   string
+	Exact string
+	ISO   string
+}
+
+// Badge is a status word with a tone: ok, bad, warn, info or muted.
+type Badge struct {
+	Label string
+	Tone  string
+}
+
+// Pager describes one page of a list; Href builds the link to another page.
+type Pager struct {
+	Page     int
+	PageSize int
+	Total    int
+	Href     func(page int) string
+}
+
+// Form carries what an admin typed and what was wrong with it, for re-rendering after a 422.
+type Form struct {
+	Values map[string]string
+	Errors []FieldError
+}
+
+// FieldError is one invalid field, as the error summary links it.
+type FieldError struct {
+	Field   string
+	Message string
+}
+
+// Value returns what was typed into a field.
+func (f Form) Value(name string) string { return f.Values[name] }
+
+// Error returns the message for a field, or "".
+func (f Form) Error(name string) string {
+	for _, e := range f.Errors {
+		if e.Field == name {
+			return e.Message
+		}
+	}
+	return ""
+}
+
+// ErrorPage is the body of a 403, 404 or 500 page.
+type ErrorPage struct {
+	Page
+	Status  int
+	Heading string
+	Message string
+	// Next is where the admin can go from here.
+	NextHref  string
+	NextLabel string
+}
+
+// SignedOutPage follows a logout.
+type SignedOutPage struct {
+	Page
+	LoginHref string
+}
+
+// UsersPage is the user list.
+type UsersPage struct {
+	Page
+	Q              string
+	IncludeDeleted bool
+	Rows           []UserRow
+	Pager          Pager
+	CanManage      bool
+}
+
+// UserRow is one line of the user list.
+type UserRow struct {
+	ID          string
+	Email       string
+	DisplayName string
+	Roles       []string
+	Status      Badge
+	Confirmed   Badge
+	Created     Time
+}
+
+// UserPage is one user's page.
+type UserPage struct {
+	Page
+	User       UserDetail
+	Profile    []ProfileField
+	Custom     []ProfileField
+	Identities []IdentityRow
+	Roles      []RoleChoice
+	Tokens     []TokenRow
+	Audit      []AuditRow
+	CanManage  bool
+	IsSelf     bool
+	RolesForm  Form
+}
+
+// UserDetail is the identity part of a user's page.
+type UserDetail struct {
+	ID             string
+	Email          string
+	DisplayName    string
+	Iss            string
+	Sub            string
+	UpstreamIssuer string
+	UpstreamID     string
+	Status         Badge
+	Confirmed      Badge
+	Deleted        bool
+	Active         bool
+	Created        Time
+	Updated        Time
+	DeletedAt      Time
+}
+
+// ProfileField is one profile attribute with where its value came from.
+type ProfileField struct {
+	Label  string
+	Value  string
+	Source string
+	At     Time
+}
+
+// IdentityRow is one external identity of a user.
+type IdentityRow struct {
+	ConnectorID string
+	ExternalID  string
+	Email       string
+	DisplayName string
+	Source      string
+	Verified    Time
+}
+
+// RoleChoice is a system role as a checkbox.
+type RoleChoice struct {
+	Name        string
+	Description string
+	Checked     bool
+}
+
+// UserFormPage creates or edits a user.
+type UserFormPage struct {
+	Page
+	// UserID is empty when creating.
+	UserID string
+	Email  string
+	Form   Form
+	// Roles is offered when creating.
+	Roles []RoleChoice
+}
+
+// ConfirmPage asks before a destructive action, saying exactly what will happen.
+type ConfirmPage struct {
+	Page
+	Heading     string
+	Consequence []string
+	Action      string
+	Button      string
+	CancelHref  string
+}
+
+// TokenRow is one API token in a list.
+type TokenRow struct {
+	ID          string
+	Name        string
+	Prefix      string
+	Permissions string
+	Status      Badge
+	Created     Time
+	Expires     Time
+	LastUsed    Time
+	Revocable   bool
+}
+
+// ProfilePage is the signed-in user's own page: who they are and their API tokens.
+type ProfilePage struct {
+	Page
+	Email       string
+	Roles       []string
+	Permissions []string
+	Tokens      []TokenRow
+	// NewToken is the secret of a token just created, shown once.
+	NewToken    string
+	TokenForm   Form
+	Choices     []PermissionChoice
+	DefaultDays int
+	MaxDays     int
+}
+
+// PermissionChoice is a permission the user may put on a token.
+type PermissionChoice struct {
+	Name    string
+	Checked bool
+}
+
+// AuditRow is one audit entry.
+type AuditRow struct {
+	ID       int64
+	At       Time
+	Actor    string
+	ActorID  string
+	ViaToken bool
+	Entity   string
+	EntityID string
+	Action   string
+	IP       string
+	Before   string
+	After    string
+}
+
+// AuditPage is the audit log with its filters and the chain check.
+type AuditPage struct {
+	Page
+	Filter AuditFilter
+	Rows   []AuditRow
+	Pager  Pager
+	Form   Form
+	Verify *AuditVerifyResult
+}
+
+// AuditFilter is what the audit log is filtered by, as typed.
+type AuditFilter struct {
+	Entity, EntityID, Action, Actor, From, To string
+}
+
+// AuditVerifyResult is the outcome of recomputing the hash chain.
+type AuditVerifyResult struct {
+	Checked  int
+	Valid    bool
+	BrokenID int64
+	Reason   string
+}
+
+// EventRow is one operational event.
+type EventRow struct {
+	At       Time
+	SubType  string
+	Action   Badge
+	Severity Badge
+	Subject  string
+	Message  string
+	Data     string
+}
+
+// EventsPage is the event log with its filters.
+type EventsPage struct {
+	Page
+	SubType, Action, From, To string
+	SubTypes                  []Option
+	Actions                   []Option
+	Rows                      []EventRow
+	Pager                     Pager
+	Form                      Form
+}
+
+// Option is one choice of a select.
+type Option struct {
+	Value, Label string
+}
+
+// IncidentRow is one incident in the list.
+type IncidentRow struct {
+	ID       string
+	Title    string
+	Kind     string
+	Subject  string
+	Status   Badge
+	Severity Badge
+	Opened   Time
+	Resolved Time
+}
+
+// IncidentsPage lists incidents, unresolved first.
+type IncidentsPage struct {
+	Page
+	Status   string
+	Statuses []Option
+	Rows     []IncidentRow
+	Pager    Pager
+}
+
+// IncidentPage is one incident with its timeline.
+type IncidentPage struct {
+	Page
+	Incident   IncidentRow
+	Monitoring Time
+	Timeline    []TimelineEntry
+}
+
+// TimelineEntry is one line of an incident's timeline.
+type TimelineEntry struct {
+	At      Time
+	Entry   Badge
+	Message string
+	Data    string
+}
+
+// NotificationRow is one in-app notification.
+type NotificationRow struct {
+	ID     string
+	Title  string
+	Body   string
+	Link   string
+	At     Time
+	Unread bool
+}
+
+// NotificationsPage lists the user's notifications.
+type NotificationsPage struct {
+	Page
+	UnreadOnly bool
+	Rows       []NotificationRow
+	Pager      Pager
+}
+
+// DashboardPage is the start page.
+type DashboardPage struct {
+	Page
+	Greeting        string
+	Cards           []StatCard
+	RecentEvents    []EventRow
+	ShowEvents      bool
+	OpenIncidents   []IncidentRow
+	ShowIncidents   bool
+	Notifications   []NotificationRow
+	NoRoles         bool
+}
+
+// StatCard is one number on the dashboard, linking to where it comes from.
+type StatCard struct {
+	Label string
+	Value string
+	Href  string
+}
+
+// SettingsPage shows the running configuration (never secrets) and the role table.
+type SettingsPage struct {
+	Page
+	Settings    []SettingRow
+	Roles       []string
+	Permissions []PermissionRow
+}
+
+// SettingRow is one configuration value.
+type SettingRow struct {
+	Name, Value, Help string
+}
+
+// PermissionRow is one line of the role × permission table.
+type PermissionRow struct {
+	Permission string
+	Granted    []bool
+}
