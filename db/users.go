@@ -31,7 +31,7 @@ type User struct {
 	CreatedAt      time.Time  `bun:"created_at" json:"createdAt"`
 	UpdatedAt      time.Time  `bun:"updated_at" json:"updatedAt"`
 	DeletedAt      *time.Time `bun:"deleted_at" json:"deletedAt"`
-	Roles          []string   `bun:"roles,scanonly" json:"roles"`
+	Roles          []string   `bun:"roles,scanonly,array" json:"roles"`
 }
 
 // Deleted reports whether the user is soft-deleted.

@@ -321,7 +321,7 @@ type IncidentPage struct {
 	Page
 	Incident   IncidentRow
 	Monitoring Time
-	Timeline    []TimelineEntry
+	Timeline   []TimelineEntry
 }
 
 // TimelineEntry is one line of an incident's timeline.
@@ -353,14 +353,14 @@ type NotificationsPage struct {
 // DashboardPage is the start page.
 type DashboardPage struct {
 	Page
-	Greeting        string
-	Cards           []StatCard
-	RecentEvents    []EventRow
-	ShowEvents      bool
-	OpenIncidents   []IncidentRow
-	ShowIncidents   bool
-	Notifications   []NotificationRow
-	NoRoles         bool
+	Greeting      string
+	Cards         []StatCard
+	RecentEvents  []EventRow
+	ShowEvents    bool
+	OpenIncidents []IncidentRow
+	ShowIncidents bool
+	Notifications []NotificationRow
+	NoRoles       bool
 }
 
 // StatCard is one number on the dashboard, linking to where it comes from.

@@ -1,0 +1,181 @@
+// Package dbtest gives tests a real, migrated PostgreSQL database of their own: one cluster
+// per test binary (or the server at TEST_DATABASE_URL), one database per test, cloned from a
+// template that was migrated once.
+package dbtest
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"floh/db"
+	"floh/db/pgcluster"
+)
+
+var (
+	// template is per process: test binaries of several packages run at once against one
+	// shared server when TEST_DATABASE_URL is set.
+	template  = fmt.Sprintf("floh_template_%d", os.Getpid())
+	setupOnce sync.Once
+	setupErr  error
+	cluster   *pgcluster.Cluster
+	// adminURL returns a URL for a database on the test server.
+	adminURL func(dbname string) string
+	counter  atomic.Int64
+	// createMu serialises CREATE DATABASE ... TEMPLATE: Postgres refuses to copy a template
+	// that another CREATE DATABASE is reading at the same moment.
+	createMu sync.Mutex
+)
+
+// Main runs a package's tests and stops the cluster afterwards. Call it from TestMain.
+func Main(m *testing.M) {
+	code := m.Run()
+	if cluster == nil && adminURL != nil {
+		dropDatabase(template)
+	}
+	if cluster != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		if err := cluster.Close(ctx); err != nil {
+			fmt.Fprintln(os.Stderr, "dbtest: stop cluster:", err)
+		}
+		cancel()
+	}
+	os.Exit(code)
+}
+
+func setup() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if url := firstEnv("TEST_DATABASE_URL", "DATABASE_URL"); url != "" {
+		cfg, err := pgx.ParseConfig(url)
+		if err != nil {
+			return fmt.Errorf("parse TEST_DATABASE_URL: %w", err)
+		}
+		adminURL = func(name string) string {
+			c := cfg.Copy()
+			c.Database = name
+			return fmt.Sprintf("postgres://%s:%s@%s:%d/%s?sslmode=disable", c.User, c.Password, c.Host, c.Port, name)
+		}
+	} else {
+		// /tmp is reachable by the postgres user; the parent is made 0711 for it.
+		base, err := os.MkdirTemp("", "floh-dbtest-")
+		if err != nil {
+			return err
+		}
+		if err := os.Chmod(base, 0o711); err != nil {
+			return err
+		}
+		cluster, err = pgcluster.Open(ctx, pgcluster.Options{
+			Dir: filepath.Join(base, "pg"), Database: "postgres", Ephemeral: true, Owner: true,
+		})
+		if err != nil {
+			return fmt.Errorf("start test PostgreSQL: %w", err)
+		}
+		adminURL = cluster.AdminURL
+	}
+	admin, err := pgx.Connect(ctx, adminURL("postgres"))
+	if err != nil {
+		return err
+	}
+	defer admin.Close(ctx)
+	// A template left by an interrupted run on a shared server is rebuilt from scratch.
+	if _, err := admin.Exec(ctx, "DROP DATABASE IF EXISTS "+template+" WITH (FORCE)"); err != nil {
+		return err
+	}
+	if _, err := admin.Exec(ctx, "CREATE DATABASE "+template); err != nil {
+		return err
+	}
+	d, err := db.Open(ctx, adminURL(template))
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if _, err := d.Migrate(ctx); err != nil {
+		return fmt.Errorf("migrate template: %w", err)
+	}
+	return nil
+}
+
+func firstEnv(names ...string) string {
+	for _, n := range names {
+		if v := os.Getenv(n); v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// New returns a fresh migrated database for t, dropped when t ends.
+func New(t testing.TB) *db.DB {
+	t.Helper()
+	setupOnce.Do(func() { setupErr = setup() })
+	if setupErr != nil {
+		t.Fatalf("test database: %v", setupErr)
+	}
+	ctx := context.Background()
+	name := fmt.Sprintf("floh_test_%d_%d", os.Getpid(), counter.Add(1))
+	admin, err := pgx.Connect(ctx, adminURL("postgres"))
+	if err != nil {
+		t.Fatalf("connect to test server: %v", err)
+	}
+	createMu.Lock()
+	_, err = admin.Exec(ctx, "CREATE DATABASE "+name+" TEMPLATE "+template)
+	createMu.Unlock()
+	admin.Close(ctx)
+	if err != nil {
+		t.Fatalf("create test database: %v", err)
+	}
+	d, err := db.Open(ctx, adminURL(name))
+	if err != nil {
+		t.Fatalf("open test database: %v", err)
+	}
+	t.Cleanup(func() {
+		d.Close()
+		dropDatabase(name)
+	})
+	return d
+}
+
+func dropDatabase(name string) {
+	ctx := context.Background()
+	admin, err := pgx.Connect(ctx, adminURL("postgres"))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "dbtest: drop", name+":", err)
+		return
+	}
+	defer admin.Close(ctx)
+	if _, err := admin.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
+		fmt.Fprintln(os.Stderr, "dbtest: drop", name+":", err)
+	}
+}
+
+// User inserts a confirmed, active user with the given system roles.
+func User(t testing.TB, d *db.DB, email string, roles ...string) *db.User {
+	t.Helper()
+	ctx := context.Background()
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	u := &db.User{
+		ID: uuid.New(), Iss: "https://idp.example.test", Sub: uuid.NewString(), Email: email,
+		DisplayName: strings.SplitN(email, "@", 2)[0], Confirmed: true, Active: true,
+		CreatedAt: now, UpdatedAt: now, Roles: roles,
+	}
+	if u.Roles == nil {
+		u.Roles = []string{}
+	}
+	if err := db.InsertUser(ctx, d.Bun, u); err != nil {
+		t.Fatalf("insert user %s: %v", email, err)
+	}
+	if err := db.SetUserRoles(ctx, d.Bun, u.ID, u.Roles); err != nil {
+		t.Fatalf("set roles of %s: %v", email, err)
+	}
+	return u
+}

@@ -1,0 +1,68 @@
+package engine_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/jonboulle/clockwork"
+
+	"floh/db"
+	"floh/db/dbtest"
+	"floh/engine"
+)
+
+func TestMain(m *testing.M) { dbtest.Main(m) }
+
+var t0 = time.Date(2026, 11, 22, 8, 0, 0, 0, time.UTC)
+
+type fixture struct {
+	db    *db.DB
+	eng   *engine.Engine
+	clock *clockwork.FakeClock
+	admin *db.User
+	ctx   context.Context
+}
+
+func setup(t *testing.T, opts ...func(*engine.Options)) *fixture {
+	t.Helper()
+	d := dbtest.New(t)
+	clock := clockwork.NewFakeClockAt(t0)
+	o := engine.Options{DB: d, Clock: clock, BaseURL: "https://floh.example.test"}
+	for _, f := range opts {
+		f(&o)
+	}
+	eng, err := engine.New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &fixture{db: d, eng: eng, clock: clock, ctx: context.Background(),
+		admin: dbtest.User(t, d, "root-admin@example.test", engine.RoleAdmin)}
+}
+
+func (f *fixture) actor() engine.Actor {
+	return engine.Actor{UserID: &f.admin.ID, Label: f.admin.Email, IP: "192.0.2.1"}
+}
+
+func wantValidation(t *testing.T, err error, field string) {
+	t.Helper()
+	var v *engine.ValidationError
+	if !errors.As(err, &v) {
+		t.Fatalf("want a validation error on %s, got %v", field, err)
+	}
+	for _, f := range v.Fields {
+		if f.Field == field {
+			return
+		}
+	}
+	t.Fatalf("want a validation error on %s, got %v", field, v.Fields)
+}
+
+func wantConflict(t *testing.T, err error) {
+	t.Helper()
+	var c *engine.ConflictError
+	if !errors.As(err, &c) {
+		t.Fatalf("want a conflict, got %v", err)
+	}
+}
