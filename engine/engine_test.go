@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jonboulle/clockwork"
 
 	"floh/db"
@@ -65,4 +66,18 @@ func wantConflict(t *testing.T, err error) {
 	if !errors.As(err, &c) {
 		t.Fatalf("want a conflict, got %v", err)
 	}
+}
+
+func dbUser(t *testing.T, f *fixture, id uuid.UUID) *db.User {
+	t.Helper()
+	u, err := db.FindUser(f.ctx, f.db.Bun, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+func dbtestUser(t *testing.T, f *fixture, email string, roles ...string) uuid.UUID {
+	t.Helper()
+	return dbtest.User(t, f.db, email, roles...).ID
 }

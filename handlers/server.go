@@ -106,7 +106,14 @@ func New(cfg Config) *Server {
 		// Lax: the provider's redirect back is a top-level GET navigation, which Lax allows.
 		SameSite: http.SameSiteLaxMode,
 	}
-	s.oidc = newOIDCClient(cfg.OIDC, strings.TrimRight(cfg.BaseURL.String(), "/")+"/api/auth/callback")
+	base := strings.TrimRight(cfg.BaseURL.String(), "/")
+	oidcCfg := cfg.OIDC
+	if cfg.DevOIDC != nil && oidcCfg.HTTPClient == nil && oidcCfg.Issuer == base+DevOIDCPath {
+		// The development provider is mounted in this server: reach it in-process, whatever
+		// the base URL resolves to from inside the server (a proxy, a container).
+		oidcCfg.HTTPClient = inProcessClient(cfg.DevOIDC)
+	}
+	s.oidc = newOIDCClient(oidcCfg, base+"/api/auth/callback")
 
 	mux := http.NewServeMux()
 	mux.Handle("GET /static/", staticHandler())

@@ -179,3 +179,25 @@ func User(t testing.TB, d *db.DB, email string, roles ...string) *db.User {
 	}
 	return u
 }
+
+// NewEmpty creates an empty database (no migrations) for t and returns its URL, for tests of
+// migration handling.
+func NewEmpty(t testing.TB) string {
+	t.Helper()
+	setupOnce.Do(func() { setupErr = setup() })
+	if setupErr != nil {
+		t.Fatalf("test database: %v", setupErr)
+	}
+	ctx := context.Background()
+	name := fmt.Sprintf("floh_empty_%d_%d", os.Getpid(), counter.Add(1))
+	admin, err := pgx.Connect(ctx, adminURL("postgres"))
+	if err != nil {
+		t.Fatalf("connect to test server: %v", err)
+	}
+	defer admin.Close(ctx)
+	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		t.Fatalf("create empty database: %v", err)
+	}
+	t.Cleanup(func() { dropDatabase(name) })
+	return adminURL(name)
+}

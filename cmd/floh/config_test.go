@@ -1,0 +1,104 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func env(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+func TestConfigDefaults(t *testing.T) {
+	c, err := loadConfig(env(map[string]string{"FLOH_DATA_DIR": "/srv/floh"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Addr != "127.0.0.1:8080" || c.BaseURL.String() != "http://127.0.0.1:8080" || c.Production || !c.devOIDC() || c.DataDir != "/srv/floh" {
+		t.Fatalf("defaults: %+v", c)
+	}
+	c, _ = loadConfig(env(map[string]string{"FLOH_ADDR": "0.0.0.0:9000"}))
+	if c.BaseURL.String() != "http://localhost:9000" {
+		t.Fatalf("a wildcard address gets a browsable base URL: %s", c.BaseURL)
+	}
+}
+
+func TestProductionRefusesToStartNamingWhatIsMissing(t *testing.T) {
+	_, err := loadConfig(env(map[string]string{"FLOH_ENV": "production"}))
+	if err == nil {
+		t.Fatal("production without OIDC or a key must not start")
+	}
+	for _, name := range []string{"OIDC_ISSUER", "OIDC_CLIENT_ID", "OIDC_CLIENT_SECRET", "FLOH_ENCRYPTION_KEY"} {
+		if !strings.Contains(err.Error(), name) {
+			t.Errorf("error does not name %s: %v", name, err)
+		}
+	}
+	_, err = loadConfig(env(map[string]string{
+		"FLOH_ENV": "production", "OIDC_ISSUER": "https://idp.example.test", "OIDC_CLIENT_ID": "floh",
+		"OIDC_CLIENT_SECRET": "s", "FLOH_ENCRYPTION_KEY": "abc",
+	}))
+	if err == nil || !strings.Contains(err.Error(), "FLOH_ENCRYPTION_KEY must be 64 hex") {
+		t.Fatalf("a short key: %v", err)
+	}
+	c, err := loadConfig(env(map[string]string{
+		"FLOH_ENV": "production", "OIDC_ISSUER": "https://idp.example.test/", "OIDC_CLIENT_ID": "floh",
+		"OIDC_CLIENT_SECRET": "s", "FLOH_ENCRYPTION_KEY": strings.Repeat("ab", 32),
+		"FLOH_BASE_URL": "https://floh.example.test",
+	}))
+	if err != nil || c.devOIDC() || c.OIDCIssuer != "https://idp.example.test" {
+		t.Fatalf("complete production config: %v", err)
+	}
+}
+
+func TestBadValuesAreNamed(t *testing.T) {
+	_, err := loadConfig(env(map[string]string{
+		"FLOH_ENV": "staging", "FLOH_ADDR": "8080", "FLOH_BASE_URL": "floh.example.test",
+		"OIDC_ISSUER": "https://idp.example.test", "FLOH_ENCRYPTION_KEY_PREVIOUS": "zz",
+	}))
+	for _, name := range []string{"FLOH_ENV", "FLOH_ADDR", "FLOH_BASE_URL", "OIDC_CLIENT_ID", "OIDC_CLIENT_SECRET", "FLOH_ENCRYPTION_KEY_PREVIOUS"} {
+		if err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("error does not name %s: %v", name, err)
+		}
+	}
+}
+
+func TestDevelopmentKeysAreGeneratedOnceWithMode0600(t *testing.T) {
+	dir := t.TempDir()
+	c, err := loadConfig(env(map[string]string{"FLOH_DATA_DIR": dir}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.resolveKeys(); err != nil {
+		t.Fatal(err)
+	}
+	first := c.EncryptionKey
+	signing, err := c.devSigningKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"encryption.key", "dev-oidc-signing-key.pem"} {
+		st, err := os.Stat(filepath.Join(dir, name))
+		if err != nil || st.Mode().Perm() != 0o600 {
+			t.Fatalf("%s: %v mode %v", name, err, st.Mode())
+		}
+	}
+	c2, _ := loadConfig(env(map[string]string{"FLOH_DATA_DIR": dir}))
+	if err := c2.resolveKeys(); err != nil {
+		t.Fatal(err)
+	}
+	signing2, _ := c2.devSigningKey()
+	if string(c2.EncryptionKey) != string(first) || !signing.Equal(signing2) {
+		t.Fatal("a restart must reuse the generated keys")
+	}
+	// A configured key wins over the file and derived keys differ per purpose.
+	c3, _ := loadConfig(env(map[string]string{"FLOH_DATA_DIR": dir, "FLOH_ENCRYPTION_KEY": strings.Repeat("01", 32)}))
+	if err := c3.resolveKeys(); err != nil || string(c3.EncryptionKey) == string(first) {
+		t.Fatalf("configured key: %v", err)
+	}
+	keys := c3.cookieKeys()
+	if len(keys) != 2 || string(keys[0]) == string(keys[1]) {
+		t.Fatal("cookie keys are two distinct derived keys")
+	}
+}
