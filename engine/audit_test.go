@@ -23,6 +23,7 @@ func auditEntries(t *testing.T, f *fixture, filter db.AuditFilter) []db.AuditEnt
 }
 
 func TestAuditChainVerifiesAndDetectsTampering(t *testing.T) {
+	t.Parallel()
 	f := setup(t)
 	for _, email := range []string{"a@example.test", "b@example.test", "c@example.test"} {
 		if _, _, err := f.eng.CreateUser(f.ctx, f.actor(), engine.CreateUserInput{Email: email}); err != nil {
@@ -80,6 +81,7 @@ func TestAuditChainVerifiesAndDetectsTampering(t *testing.T) {
 }
 
 func TestAuditChainHoldsUnderConcurrentWriters(t *testing.T) {
+	t.Parallel()
 	f := setup(t)
 	var wg sync.WaitGroup
 	errs := make(chan error, 20)
@@ -105,6 +107,7 @@ func TestAuditChainHoldsUnderConcurrentWriters(t *testing.T) {
 }
 
 func TestAuditRecordsActorAndStates(t *testing.T) {
+	t.Parallel()
 	f := setup(t)
 	u, _, err := f.eng.CreateUser(f.ctx, f.actor(), engine.CreateUserInput{Email: "pat@example.test", DisplayName: "Pat"})
 	if err != nil {

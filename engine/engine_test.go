@@ -26,7 +26,7 @@ type fixture struct {
 	ctx   context.Context
 }
 
-func setup(t *testing.T, opts ...func(*engine.Options)) *fixture {
+func setup(t testing.TB, opts ...func(*engine.Options)) *fixture {
 	t.Helper()
 	d := dbtest.New(t)
 	clock := clockwork.NewFakeClockAt(t0)

@@ -28,6 +28,7 @@ func timelineEntries(inc *db.Incident) []string {
 }
 
 func TestIncidentLifecycle(t *testing.T) {
+	t.Parallel()
 	f := setup(t)
 	conn := db.Subject{Kind: "connector", ID: "c-1", Name: "Corp AD"}
 	fail := engine.Failure{
@@ -107,6 +108,7 @@ func TestIncidentLifecycle(t *testing.T) {
 }
 
 func TestHousekeepingJobAgesIncidentsOnTheInjectedClock(t *testing.T) {
+	t.Parallel()
 	f := setup(t)
 	s := db.Subject{Kind: "connector", ID: "c-9"}
 	inc, err := f.eng.ReportFailure(f.ctx, engine.Failure{Kind: "connector_health", Severity: "warning", Subject: s, Title: "down", Message: "refused"})
@@ -189,6 +191,7 @@ func startSMTP(t *testing.T) (*smtpSink, string) {
 }
 
 func TestNotifyAdminsSendsDurableEmail(t *testing.T) {
+	t.Parallel()
 	sink, addr := startSMTP(t)
 	mailer, err := email.ParseURL("smtp://" + addr + "?from=floh@example.test&tls=none")
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 )
 
 func TestTokensCarryAtMostTheOwnersPermissions(t *testing.T) {
+	t.Parallel()
 	f := setup(t)
 	owner, _, _ := f.eng.CreateUser(f.ctx, f.actor(), engine.CreateUserInput{Email: "rm@example.test", Roles: []string{engine.RoleResourceManager}})
 
@@ -103,6 +104,7 @@ func TestTokensCarryAtMostTheOwnersPermissions(t *testing.T) {
 }
 
 func TestCreateTokenForEmail(t *testing.T) {
+	t.Parallel()
 	f := setup(t)
 	if _, err := f.eng.CreateTokenForEmail(f.ctx, "nobody@example.test", engine.CreateTokenInput{Name: "x"}); err == nil {
 		t.Fatal("unknown email must fail")

@@ -10,6 +10,7 @@ import (
 )
 
 func TestCreateUserValidatesAndFindsOrCreates(t *testing.T) {
+	t.Parallel()
 	f := setup(t)
 	_, _, err := f.eng.CreateUser(f.ctx, f.actor(), engine.CreateUserInput{Email: "not an email"})
 	wantValidation(t, err, "email")
@@ -45,6 +46,7 @@ func TestCreateUserValidatesAndFindsOrCreates(t *testing.T) {
 }
 
 func TestDeleteRestoreAndLockoutProtection(t *testing.T) {
+	t.Parallel()
 	f := setup(t)
 	u, _, _ := f.eng.CreateUser(f.ctx, f.actor(), engine.CreateUserInput{Email: "leaver@example.test"})
 	deleted, err := f.eng.DeleteUser(f.ctx, f.actor(), u.ID)
@@ -88,6 +90,7 @@ func TestDeleteRestoreAndLockoutProtection(t *testing.T) {
 }
 
 func TestSetRolesAndProfileAreAudited(t *testing.T) {
+	t.Parallel()
 	f := setup(t)
 	u, _, _ := f.eng.CreateUser(f.ctx, f.actor(), engine.CreateUserInput{Email: "pm@example.test"})
 	got, err := f.eng.SetUserRoles(f.ctx, f.actor(), u.ID, []string{engine.RoleRequestor, engine.RoleApprover, engine.RoleRequestor})
@@ -138,6 +141,7 @@ func TestSetRolesAndProfileAreAudited(t *testing.T) {
 }
 
 func TestLoginConfirmsPreProvisionedUser(t *testing.T) {
+	t.Parallel()
 	f := setup(t)
 	issuer := "https://idp.example.test"
 	pre, _, _ := f.eng.CreateUser(f.ctx, f.actor(), engine.CreateUserInput{Email: "New.Hire@example.test", Roles: []string{engine.RoleRequestor}})
@@ -196,6 +200,7 @@ func TestLoginConfirmsPreProvisionedUser(t *testing.T) {
 }
 
 func TestSeedDemoUsersIsIdempotentAndFollowsTheIssuer(t *testing.T) {
+	t.Parallel()
 	f := setup(t)
 	first := "http://127.0.0.1:8080/dev/oidc"
 	for range 2 {

@@ -94,19 +94,22 @@ func randomToken() string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-// safeReturnTo accepts only a same-origin path; anything else becomes "/".
+// safeReturnTo accepts only a same-origin path; anything else becomes "/". The result is
+// checked again after normalisation: "/%2F x" re-encodes to "//%20x", which a browser reads as
+// another host.
 func safeReturnTo(s string) string {
-	if s == "" || !strings.HasPrefix(s, "/") || strings.HasPrefix(s, "//") || strings.HasPrefix(s, `/\`) {
+	if !strings.HasPrefix(s, "/") || strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f || r == '\\' }) {
 		return "/"
 	}
 	u, err := url.Parse(s)
-	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil {
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" {
 		return "/"
 	}
-	if strings.HasPrefix(u.Path, "/api/auth/") {
+	out := u.RequestURI()
+	if !strings.HasPrefix(out, "/") || strings.HasPrefix(out, "//") || strings.HasPrefix(u.Path, "/api/auth/") {
 		return "/"
 	}
-	return u.RequestURI()
+	return out
 }
 
 // login starts the code flow: 302 straight to the provider with state, nonce and PKCE.

@@ -69,6 +69,9 @@ func ParseURL(raw string) (*SMTP, error) {
 	default:
 		return nil, fmt.Errorf("SMTP_URL tls=%q must be starttls, opportunistic or none", q.Get("tls"))
 	}
+	if s.policy == gomail.NoTLS && s.user != "" && !s.implicit {
+		return nil, errors.New("SMTP_URL with tls=none cannot carry a user and password: they would cross the network unencrypted")
+	}
 	return s, nil
 }
 
