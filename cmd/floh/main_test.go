@@ -204,6 +204,29 @@ func TestServeOnAnExternalDatabaseRefusesPendingMigrations(t *testing.T) {
 	}
 }
 
+func TestServeMigrateFlagMigratesAnExternalDatabase(t *testing.T) {
+	ctx := context.Background()
+	url := dbtest.NewEmpty(t)
+	d, err := db.Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ext := &database{DB: d}
+	defer ext.close(ctx)
+	if err := ext.prepareSchema(ctx, false, discard()); err == nil {
+		t.Fatal("without --migrate, pending migrations refuse the start")
+	}
+	if err := ext.prepareSchema(ctx, true, discard()); err != nil {
+		t.Fatalf("with --migrate: %v", err)
+	}
+	if pending, err := d.Pending(ctx); err != nil || len(pending) != 0 {
+		t.Fatalf("pending after --migrate: %v %v", pending, err)
+	}
+	if err := ext.prepareSchema(ctx, false, discard()); err != nil {
+		t.Fatalf("an up-to-date database starts without --migrate: %v", err)
+	}
+}
+
 func TestUsage(t *testing.T) {
 	for _, args := range [][]string{nil, {"frobnicate"}, {"token"}, {"token", "create"}} {
 		_, _, err := runCmd(t, nil, args...)
