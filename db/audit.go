@@ -24,8 +24,8 @@ type AuditEntry struct {
 	Entity   string          `bun:"entity" json:"entity"`
 	EntityID *string         `bun:"entity_id" json:"entityId"`
 	Action   string          `bun:"action" json:"action"`
-	Before   json.RawMessage `bun:"before,type:jsonb" json:"before"`
-	After    json.RawMessage `bun:"after,type:jsonb" json:"after"`
+	Before   json.RawMessage `bun:"before,type:jsonb,nullzero" json:"before"`
+	After    json.RawMessage `bun:"after,type:jsonb,nullzero" json:"after"`
 	IP       *string         `bun:"ip" json:"ip"`
 	PrevHash []byte          `bun:"prev_hash" json:"-"`
 	Hash     []byte          `bun:"hash" json:"-"`

@@ -213,7 +213,11 @@ func (s *Server) callback(w http.ResponseWriter, r *http.Request) error {
 	} else if err != nil {
 		return err
 	}
-	// A new session token at login: a session id planted before login is worthless after it.
+	// A new, empty session at login: a session id planted before login is worthless after it,
+	// and nothing of a previous user on this browser (a pending flash) carries over.
+	if err := s.sessions.Clear(ctx); err != nil {
+		return fmt.Errorf("clear session: %w", err)
+	}
 	if err := s.sessions.RenewToken(ctx); err != nil {
 		return fmt.Errorf("renew session: %w", err)
 	}

@@ -200,9 +200,10 @@ func (s *Server) sessionPrincipal(r *http.Request) (*engine.Principal, error) {
 	if u.Deleted() || !u.Active {
 		return nil, s.sessions.Destroy(ctx)
 	}
-	// Polling the session's remaining time must not count as activity, or an open tab would
-	// keep an idle session alive until its absolute limit.
-	if !(r.Method == http.MethodGet && r.URL.Path == "/api/auth/session") {
+	// Background polls (the session's remaining time, the header's unread count) must not
+	// count as activity, or an open tab would keep an idle session alive until its absolute
+	// limit.
+	if !(r.Method == http.MethodGet && (r.URL.Path == "/api/auth/session" || r.URL.Path == "/notifications/unread")) {
 		s.sessions.Put(ctx, sessSeen, now.Unix())
 	}
 	return engine.PrincipalFor(u, clientIP(r)), nil

@@ -115,7 +115,9 @@ func (s *Server) renderError(w http.ResponseWriter, r *http.Request, err error) 
 			back = sameOriginReferer(r)
 		}
 		if r.Header.Get("HX-Request") == "true" {
-			w.Header().Set("HX-Redirect", loginURL(back))
+			// htmx asked for a fragment (e.g. the header's unread-count poll); after login the
+			// browser should land on the page it was showing, not on the bare fragment.
+			w.Header().Set("HX-Redirect", loginURL(htmxPage(r, back)))
 			w.WriteHeader(status)
 			return
 		}
@@ -155,6 +157,15 @@ func sameOriginReferer(r *http.Request) string {
 		return "/"
 	}
 	return safeReturnTo(ref.RequestURI())
+}
+
+// htmxPage is the same-origin page an htmx request was made from (HX-Current-URL), or fallback.
+func htmxPage(r *http.Request, fallback string) string {
+	cur, err := url.Parse(r.Header.Get("HX-Current-URL"))
+	if err != nil || cur.Host != r.Host || cur.Path == "" {
+		return fallback
+	}
+	return safeReturnTo(cur.RequestURI())
 }
 
 // render writes a templ component as HTML.

@@ -66,6 +66,7 @@ type Server struct {
 	db        *db.DB
 	log       *slog.Logger
 	sessions  *scs.SessionManager
+	store     *postgresstore.PostgresStore
 	handshake *sessions.CookieStore
 	oidc      *oidcClient
 	secure    bool
@@ -85,7 +86,8 @@ func New(cfg Config) *Server {
 		s.log = slog.Default()
 	}
 	s.sessions = scs.New()
-	s.sessions.Store = postgresstore.NewWithCleanupInterval(cfg.DB.SQL, 10*time.Minute)
+	s.store = postgresstore.NewWithCleanupInterval(cfg.DB.SQL, 10*time.Minute)
+	s.sessions.Store = s.store
 	s.sessions.Lifetime = SessionLifetime
 	s.sessions.IdleTimeout = SessionIdleTimeout
 	s.sessions.Cookie.Name = "floh_sid"
@@ -106,6 +108,9 @@ func New(cfg Config) *Server {
 		// Lax: the provider's redirect back is a top-level GET navigation, which Lax allows.
 		SameSite: http.SameSiteLaxMode,
 	}
+	// The cookie's Max-Age only asks the browser to drop it; this makes the server refuse a
+	// handshake older than that too (securecookie checks the signed timestamp).
+	s.handshake.MaxAge(int(handshakeTTL.Seconds()))
 	base := strings.TrimRight(cfg.BaseURL.String(), "/")
 	oidcCfg := cfg.OIDC
 	if cfg.DevOIDC != nil && oidcCfg.HTTPClient == nil && oidcCfg.Issuer == base+DevOIDCPath {
@@ -134,3 +139,6 @@ func New(cfg Config) *Server {
 }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+// Close stops the session store's background cleanup.
+func (s *Server) Close() { s.store.StopCleanup() }

@@ -151,6 +151,7 @@ func newTestServer(t *testing.T, opts ...serverOption) *testServer {
 	srv.Config.Handler = h
 	srv.Start()
 	t.Cleanup(srv.Close)
+	t.Cleanup(h.Close)
 	return &testServer{
 		URL: base, Issuer: issuer, DB: d, Engine: eng, Clock: clock, Server: h, CookieKeys: keys,
 		addr: srv.Listener.Addr().String(),

@@ -34,7 +34,14 @@ func (s *Server) listTokensAPI(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, http.StatusOK, map[string]any{"items": tokens})
 }
 
+// errTokenMintsToken refuses token creation with a token: a narrowed or short-lived token could
+// otherwise mint itself an unrestricted, long-lived one.
+var errTokenMintsToken = engine.Forbidden("an API token cannot create API tokens; sign in, or use `floh token create`")
+
 func (s *Server) createTokenAPI(w http.ResponseWriter, r *http.Request) error {
+	if viaBearer(r) {
+		return errTokenMintsToken
+	}
 	var in engine.CreateTokenInput
 	if err := decodeJSON(r, &in); err != nil {
 		return err
@@ -111,6 +118,9 @@ func (s *Server) renderProfile(w http.ResponseWriter, r *http.Request, status in
 }
 
 func (s *Server) createToken(w http.ResponseWriter, r *http.Request) error {
+	if viaBearer(r) {
+		return errTokenMintsToken
+	}
 	if err := r.ParseForm(); err != nil {
 		return &badRequest{"the form could not be read"}
 	}

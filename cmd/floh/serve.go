@@ -71,8 +71,10 @@ func serve(ctx context.Context, cfg *config, migrate bool, log *slog.Logger, std
 	if err != nil {
 		return fmt.Errorf("listen on %s (FLOH_ADDR): %w", cfg.Addr, err)
 	}
+	app := handlers.New(hcfg)
+	defer app.Close()
 	srv := &http.Server{
-		Handler:           handlers.New(hcfg),
+		Handler:           app,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       60 * time.Second,
 		WriteTimeout:      120 * time.Second,

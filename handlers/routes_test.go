@@ -1,0 +1,424 @@
+package handlers_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+
+	"floh/db"
+	"floh/engine"
+	"floh/handlers"
+)
+
+// sweepIDs are real ids for the path parameters of the route table.
+type sweepIDs struct {
+	user, token, notification, incident string
+}
+
+func (ids sweepIDs) fill(t *testing.T, pattern string) string {
+	t.Helper()
+	path := strings.TrimSuffix(pattern, "{$}")
+	var id string
+	switch {
+	case strings.HasPrefix(path, "/api/users/"), strings.HasPrefix(path, "/users/"):
+		id = ids.user
+	case strings.HasPrefix(path, "/api/auth/tokens/"), strings.HasPrefix(path, "/profile/tokens/"):
+		id = ids.token
+	case strings.HasPrefix(path, "/api/notifications/"), strings.HasPrefix(path, "/notifications/"):
+		id = ids.notification
+	case strings.HasPrefix(path, "/api/incidents/"), strings.HasPrefix(path, "/incidents/"):
+		id = ids.incident
+	}
+	path = strings.ReplaceAll(path, "{id}", id)
+	path = strings.ReplaceAll(path, "{tokenId}", ids.token)
+	if strings.ContainsAny(path, "{}") || strings.Contains(path, "//") {
+		t.Fatalf("route %s: the sweep does not know how to fill %q; add its parameter to sweepIDs", pattern, path)
+	}
+	return path
+}
+
+// sweepBodies are valid-enough bodies for the routes that read one; others get none (or an
+// empty form). The sweep is about authorization, but no route may answer 500 to them.
+var sweepBodies = map[string]any{
+	"POST /api/auth/tokens":                    map[string]any{"name": "sweep"},
+	"POST /api/users":                          map[string]any{"email": "sweep@example.test", "findOrCreate": true},
+	"PATCH /api/users/{id}":                    map[string]any{"displayName": "Target User"},
+	"PUT /api/users/{id}/roles":                map[string]any{"roles": []string{"Requestor"}},
+	"PATCH /api/users/{id}/profile":            map[string]any{"title": "Engineer"},
+	"POST /profile/tokens":                     url.Values{"name": {"sweep"}},
+	"POST /users":                              url.Values{"email": {"sweep-form@example.test"}, "displayName": {"Sweep"}},
+	"POST /users/{id}":                         url.Values{"email": {"target@example.test"}, "displayName": {"Target User"}, "active": {"true"}},
+	"POST /users/{id}/roles":                   url.Values{"roles": {"Requestor"}},
+	"POST /notifications/{id}/read":            url.Values{},
+	"POST /notifications/read-all":             url.Values{},
+	"POST /users/{id}/delete":                  url.Values{},
+	"POST /users/{id}/restore":                 url.Values{},
+	"POST /profile/tokens/{id}/revoke":         url.Values{},
+	"POST /users/{id}/tokens/{tokenId}/revoke": url.Values{},
+	"POST /logout":                             url.Values{},
+}
+
+func TestEveryRouteChecksItsPermissionForEveryRole(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	ctx := context.Background()
+	routes := ts.Server.RoutesForTest()
+	if len(routes) < 40 {
+		t.Fatalf("only %d routes in the table", len(routes))
+	}
+
+	admin := ts.demo(t, "demo-admin")
+	actor := engine.Actor{UserID: &admin.ID, Label: admin.Email}
+	target, _, err := ts.Engine.CreateUser(ctx, actor, engine.CreateUserInput{Email: "target@example.test", DisplayName: "Target User", Roles: []string{engine.RoleRequestor}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := ts.Engine.CreateToken(ctx, actor, target.ID, engine.CreateTokenInput{Name: "target's script"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ts.Engine.NotifyAdmins(ctx, engine.Notice{Kind: "test", Title: "Hello admins"}); err != nil {
+		t.Fatal(err)
+	}
+	notes, _, err := db.ListNotifications(ctx, ts.DB.Bun, admin.ID, false, db.Page{Page: 1, PageSize: 1})
+	if err != nil || len(notes) != 1 {
+		t.Fatalf("notification: %v %v", notes, err)
+	}
+	inc, err := ts.Engine.ReportFailure(ctx, engine.Failure{
+		Kind: "connector_health", Severity: "warning", Subject: db.Subject{Kind: "connector", ID: "ad-1", Name: "Active Directory"},
+		Title: "Active Directory unreachable", Message: "dial tcp: connection refused",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := sweepIDs{user: target.ID.String(), token: tok.ID.String(), notification: notes[0].ID.String(), incident: inc.ID.String()}
+
+	type role struct {
+		name, subject string
+		perms         engine.PermissionSet
+	}
+	// Admin last: only it may change users, so the others' sweeps must leave them as they were.
+	roles := []role{{name: "anonymous"}}
+	for _, d := range slices.Backward(engine.DemoUsers) {
+		roles = append(roles, role{name: d.Role, subject: d.Subject, perms: engine.PermissionsOf([]string{d.Role})})
+	}
+	userTables := func() map[string]int {
+		s := ts.snapshot(t)
+		delete(s, "audit_log")
+		delete(s, "api_tokens")
+		return s
+	}
+	before := userTables()
+	tried := map[string]int{}
+	for _, r := range roles {
+		if r.name == engine.RoleAdmin {
+			ts.wantUnchanged(t, before)
+		}
+		var c *http.Client
+		login := func() *http.Client {
+			if r.subject == "" {
+				return ts.client(t)
+			}
+			return ts.loginAs(t, r.subject)
+		}
+		c = login()
+		for _, rt := range routes {
+			key := rt.Method + " " + rt.Pattern
+			path := ids.fill(t, rt.Pattern)
+			body := sweepBodies[key]
+			client := c
+			if strings.Contains(rt.Pattern, "logout") {
+				// Logging out ends the session the rest of the sweep uses.
+				client = login()
+			}
+			res := ts.do(t, client, rt.Method, path, body)
+			tried[key]++
+			checkRouteAuth(t, r.name, r.perms, rt, res)
+		}
+	}
+	for _, rt := range routes {
+		if n := tried[rt.Method+" "+rt.Pattern]; n != len(roles) {
+			t.Errorf("%s %s tried %d times, want once per role", rt.Method, rt.Pattern, n)
+		}
+	}
+	for key := range sweepBodies {
+		if tried[key] == 0 {
+			t.Errorf("sweepBodies has %q, which is not in the route table", key)
+		}
+	}
+}
+
+// checkRouteAuth is the sweep's assertion for one route and one role.
+func checkRouteAuth(t *testing.T, role string, perms engine.PermissionSet, rt handlers.RouteInfo, res *result) {
+	t.Helper()
+	what := role + ": " + rt.Method + " " + rt.Pattern
+	api := strings.HasPrefix(rt.Pattern, "/api/")
+	if res.Status >= 500 {
+		t.Errorf("%s: status %d: %s", what, res.Status, res.Body)
+		return
+	}
+	toLogin := res.Status == http.StatusSeeOther && strings.HasPrefix(res.Header.Get("Location"), "/api/auth/login")
+	denied := res.Status == http.StatusUnauthorized || res.Status == http.StatusForbidden || toLogin
+	switch {
+	case rt.Public:
+		if denied {
+			t.Errorf("%s is public but answered %d %s", what, res.Status, res.Header.Get("Location"))
+		}
+	case perms == nil: // anonymous
+		if api && res.Status != http.StatusUnauthorized {
+			t.Errorf("%s: status %d, want 401", what, res.Status)
+		}
+		if !api && !toLogin {
+			t.Errorf("%s: status %d Location %q, want 303 to login", what, res.Status, res.Header.Get("Location"))
+		}
+	case rt.Perm != "" && !perms[engine.Permission(rt.Perm)]:
+		if res.Status != http.StatusForbidden {
+			t.Errorf("%s needs %s, which %s lacks: status %d, want 403", what, rt.Perm, role, res.Status)
+		} else if api && !strings.Contains(res.Body, `"code":"forbidden"`) {
+			t.Errorf("%s: 403 without the forbidden code: %s", what, res.Body)
+		} else if !api && !strings.Contains(res.Body, `data-testid="error-403"`) {
+			t.Errorf("%s: 403 without the error page: %s", what, res.Body)
+		}
+	default:
+		if denied {
+			t.Errorf("%s: %s holds %q but got %d %s: %s", what, role, rt.Perm, res.Status, res.Header.Get("Location"), res.Body)
+		}
+	}
+}
+
+// The role × permission table of PRODUCT §1, as GET /api/system-roles reports it.
+func TestSystemRolesMatchTheProductTable(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	want := map[string][]string{
+		"Admin": {"user:read", "user:manage", "connector:read", "connector:manage", "workflow:read",
+			"workflow:create", "workflow:update", "workflow:publish", "workflow:start", "run:read", "run:cancel",
+			"task:read", "task:assign", "approval:decide", "audit:read", "event:read", "settings:manage"},
+		"Resource Manager": {"user:read", "connector:read", "connector:manage", "workflow:read",
+			"workflow:create", "workflow:update", "workflow:publish", "workflow:start", "run:read", "run:cancel",
+			"task:read", "task:assign", "approval:decide", "audit:read", "event:read"},
+		"Approver":  {"workflow:read", "run:read", "task:read", "approval:decide"},
+		"Requestor": {"workflow:read", "workflow:start", "task:read"},
+	}
+	var got struct {
+		Items []struct {
+			Name        string   `json:"name"`
+			Permissions []string `json:"permissions"`
+		} `json:"items"`
+	}
+	ts.get(t, ts.loginAs(t, "demo-requestor"), "/api/system-roles").wantStatus(t, http.StatusOK).json(t, &got)
+	if len(got.Items) != len(want) {
+		t.Fatalf("%d roles, want %d", len(got.Items), len(want))
+	}
+	for _, r := range got.Items {
+		w := slices.Clone(want[r.Name])
+		g := slices.Clone(r.Permissions)
+		slices.Sort(w)
+		slices.Sort(g)
+		if !slices.Equal(g, w) {
+			t.Errorf("%s: permissions %v, want %v", r.Name, g, w)
+		}
+	}
+	// Every route names a real permission (or none).
+	for _, rt := range ts.Server.RoutesForTest() {
+		if rt.Perm != "" && !engine.IsPermission(rt.Perm) {
+			t.Errorf("%s %s needs unknown permission %q", rt.Method, rt.Pattern, rt.Perm)
+		}
+		if rt.Public && rt.Perm != "" {
+			t.Errorf("%s %s is public yet names permission %q", rt.Method, rt.Pattern, rt.Perm)
+		}
+	}
+}
+
+func TestBearerTokenPermissions(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	admin := ts.demo(t, "demo-admin")
+
+	// Token grants narrow the owner's permissions: an Admin's user:read token only reads.
+	readOnly := ts.token(t, admin, []string{"user:read"})
+	var list struct{ Total int }
+	ts.get(t, nil, "/api/users", bearer(readOnly)...).wantStatus(t, http.StatusOK).json(t, &list)
+	if list.Total != len(engine.DemoUsers) {
+		t.Errorf("total = %d, want the %d demo users", list.Total, len(engine.DemoUsers))
+	}
+	before := ts.snapshot(t)
+	ts.do(t, nil, "POST", "/api/users", map[string]any{"email": "new@example.test"}, bearer(readOnly)...).
+		apiError(t, http.StatusForbidden, "forbidden")
+	ts.get(t, nil, "/api/audit", bearer(readOnly)...).apiError(t, http.StatusForbidden, "forbidden")
+	ts.wantUnchanged(t, before)
+	var me struct {
+		Permissions       []string
+		AuthenticatedWith string
+	}
+	ts.get(t, nil, "/api/auth/me", bearer(readOnly)...).wantStatus(t, http.StatusOK).json(t, &me)
+	if !slices.Equal(me.Permissions, []string{"user:read"}) || me.AuthenticatedWith != "token" {
+		t.Errorf("token me = %+v, want only user:read via token", me)
+	}
+	// Nor can it mint itself a wider token: a token cannot create tokens (its owner signs in,
+	// or uses `floh token create`), or the narrowing above would be one request away.
+	ts.do(t, nil, "POST", "/api/auth/tokens", map[string]any{"name": "escalate"}, bearer(readOnly)...).
+		apiError(t, http.StatusForbidden, "forbidden")
+	ts.do(t, nil, "POST", "/api/auth/tokens", map[string]any{"name": "escalate", "permissions": []string{"user:read"}}, bearer(readOnly)...).
+		apiError(t, http.StatusForbidden, "forbidden")
+	ts.postForm(t, nil, "/profile/tokens", url.Values{"name": {"escalate"}}, bearer(readOnly)...).
+		apiError(t, http.StatusForbidden, "forbidden")
+	ts.wantUnchanged(t, before)
+	// A token has no session to inspect.
+	ts.get(t, nil, "/api/auth/session", bearer(readOnly)...).apiError(t, http.StatusBadRequest, "bad_request")
+
+	// A token never carries more than its owner holds now: removing the owner's role takes
+	// the permission away at the next request.
+	manager := ts.demo(t, "demo-manager")
+	managerToken := ts.token(t, manager, nil)
+	ts.get(t, nil, "/api/users", bearer(managerToken)...).wantStatus(t, http.StatusOK)
+	adminClient := ts.loginAs(t, "demo-admin")
+	ts.do(t, adminClient, "PUT", "/api/users/"+manager.ID.String()+"/roles", map[string]any{"roles": []string{}}).
+		wantStatus(t, http.StatusOK)
+	ts.get(t, nil, "/api/users", bearer(managerToken)...).apiError(t, http.StatusForbidden, "forbidden")
+	ts.get(t, nil, "/api/auth/me", bearer(managerToken)...).wantStatus(t, http.StatusOK).json(t, &me)
+	if len(me.Permissions) != 0 {
+		t.Errorf("permissions after losing every role = %v, want none", me.Permissions)
+	}
+
+	// Nor can a token be created with a permission its owner lacks.
+	req := ts.loginAs(t, "demo-requestor")
+	ts.do(t, req, "POST", "/api/auth/tokens", map[string]any{"name": "escalate", "permissions": []string{"user:read"}}).
+		apiError(t, http.StatusUnprocessableEntity, "validation_failed")
+	reqToken := ts.token(t, ts.demo(t, "demo-requestor"), nil)
+	ts.get(t, nil, "/api/users", bearer(reqToken)...).apiError(t, http.StatusForbidden, "forbidden")
+
+	// A revoked token, and the token of a deleted user, no longer authenticate.
+	var created struct {
+		ID    string `json:"id"`
+		Token string `json:"token"`
+	}
+	ts.do(t, adminClient, "POST", "/api/auth/tokens", map[string]any{"name": "to revoke"}).
+		wantStatus(t, http.StatusCreated).json(t, &created)
+	ts.get(t, nil, "/api/users", bearer(created.Token)...).wantStatus(t, http.StatusOK)
+	ts.do(t, adminClient, "DELETE", "/api/auth/tokens/"+created.ID, nil).wantStatus(t, http.StatusOK)
+	ts.get(t, nil, "/api/users", bearer(created.Token)...).apiError(t, http.StatusUnauthorized, "unauthenticated")
+
+	approver := ts.demo(t, "demo-approver")
+	approverToken := ts.token(t, approver, nil)
+	ts.get(t, nil, "/api/auth/me", bearer(approverToken)...).wantStatus(t, http.StatusOK)
+	ts.do(t, adminClient, "DELETE", "/api/users/"+approver.ID.String(), nil).wantStatus(t, http.StatusOK)
+	ts.get(t, nil, "/api/auth/me", bearer(approverToken)...).apiError(t, http.StatusUnauthorized, "unauthenticated")
+
+	// The token's secret is not stored and not listed.
+	var tokens struct {
+		Items []map[string]json.RawMessage `json:"items"`
+	}
+	ts.get(t, adminClient, "/api/auth/tokens").wantStatus(t, http.StatusOK).json(t, &tokens)
+	if len(tokens.Items) < 2 {
+		t.Fatalf("admin has %d tokens listed, want at least 2", len(tokens.Items))
+	}
+	for _, item := range tokens.Items {
+		for _, k := range []string{"token", "tokenHash"} {
+			if _, ok := item[k]; ok {
+				t.Errorf("token list shows %q", k)
+			}
+		}
+	}
+}
+
+// routePermissions is who may call each route, decided from PRODUCT §1 and api.md. The sweep
+// above checks that the server enforces its route table; this pins the table itself, so that
+// loosening a route's permission, or adding a route, is a visible decision in this file.
+var routePermissions = map[string]string{
+	"GET /api/health":        "public",
+	"GET /api/auth/login":    "public",
+	"GET /api/auth/callback": "public",
+	"GET /signed-out":        "public",
+	"POST /logout":           "public",
+
+	"POST /api/auth/logout":            "",
+	"GET /api/auth/me":                 "",
+	"GET /api/auth/session":            "",
+	"POST /api/auth/session/extend":    "",
+	"GET /api/auth/tokens":             "",
+	"POST /api/auth/tokens":            "",
+	"DELETE /api/auth/tokens/{id}":     "",
+	"GET /api/system-roles":            "",
+	"GET /{$}":                         "",
+	"GET /profile":                     "",
+	"POST /profile/tokens":             "",
+	"POST /profile/tokens/{id}/revoke": "",
+
+	"GET /api/notifications":            "",
+	"POST /api/notifications/{id}/read": "",
+	"POST /api/notifications/read-all":  "",
+	"GET /notifications":                "",
+	"GET /notifications/unread":         "",
+	"POST /notifications/{id}/read":     "",
+	"POST /notifications/read-all":      "",
+
+	"GET /api/users":                           "user:read",
+	"POST /api/users":                          "user:manage",
+	"GET /api/users/{id}":                      "user:read",
+	"PATCH /api/users/{id}":                    "user:manage",
+	"DELETE /api/users/{id}":                   "user:manage",
+	"POST /api/users/{id}/restore":             "user:manage",
+	"PUT /api/users/{id}/roles":                "user:manage",
+	"GET /api/users/{id}/profile":              "user:read",
+	"PATCH /api/users/{id}/profile":            "user:manage",
+	"GET /api/users/{id}/external-identities":  "user:read",
+	"GET /users":                               "user:read",
+	"GET /users/new":                           "user:manage",
+	"POST /users":                              "user:manage",
+	"GET /users/{id}":                          "user:read",
+	"GET /users/{id}/edit":                     "user:manage",
+	"POST /users/{id}":                         "user:manage",
+	"POST /users/{id}/roles":                   "user:manage",
+	"GET /users/{id}/delete":                   "user:manage",
+	"POST /users/{id}/delete":                  "user:manage",
+	"POST /users/{id}/restore":                 "user:manage",
+	"POST /users/{id}/tokens/{tokenId}/revoke": "user:manage",
+
+	"GET /api/audit":          "audit:read",
+	"GET /api/audit/verify":   "audit:read",
+	"GET /audit":              "audit:read",
+	"GET /audit/verify":       "audit:read",
+	"GET /api/events":         "event:read",
+	"GET /events":             "event:read",
+	"GET /api/incidents":      "event:read",
+	"GET /api/incidents/{id}": "event:read",
+	"GET /incidents":          "event:read",
+	"GET /incidents/{id}":     "event:read",
+
+	"GET /settings": "settings:manage",
+}
+
+func TestRouteTableHoldsTheDecidedPermissions(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	seen := map[string]bool{}
+	for _, rt := range ts.Server.RoutesForTest() {
+		key := rt.Method + " " + rt.Pattern
+		if seen[key] {
+			t.Errorf("%s is in the route table twice", key)
+		}
+		seen[key] = true
+		want, ok := routePermissions[key]
+		if !ok {
+			t.Errorf("%s is not in routePermissions: decide who may call it and add it there", key)
+			continue
+		}
+		got := rt.Perm
+		if rt.Public {
+			got = "public"
+		}
+		if got != want {
+			t.Errorf("%s needs %q, want %q", key, got, want)
+		}
+	}
+	for key := range routePermissions {
+		if !seen[key] {
+			t.Errorf("%s is in routePermissions but not in the route table", key)
+		}
+	}
+}
