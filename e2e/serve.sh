@@ -15,8 +15,17 @@ if [ ! -x "$bin" ]; then
   echo "serve.sh: $bin is missing; build it first: (cd .. && go build -o bin/floh ./cmd/floh)" >&2
   exit 1
 fi
-# Data dirs of earlier runs (the server does not remove its own).
-rm -rf /tmp/floh-e2e-*
+# Data dirs left by an earlier run that was killed (a normal stop removes its own below).
+# One whose PostgreSQL still runs may belong to a suite running on another E2E_PORT: kept.
+for old in /tmp/floh-e2e-*; do
+  [ -e "$old" ] || continue
+  pidfile="$old/data/pg/postmaster.pid"
+  if [ -f "$pidfile" ] && kill -0 "$(head -n 1 "$pidfile")" 2>/dev/null; then
+    echo "serve.sh: keeping $old: its PostgreSQL (pid $(head -n 1 "$pidfile")) is still running" >&2
+    continue
+  fi
+  rm -rf "$old"
+done
 d=$(mktemp -d /tmp/floh-e2e-XXXXXX) || exit 1
 chmod 0711 "$d"
 echo "serve.sh: floh on 127.0.0.1:$port, data dir $d/data, log $log" >&2
@@ -37,5 +46,9 @@ rc=$?
 if [ "$stopping" = 0 ] && [ "$rc" -ne 0 ]; then
   echo "serve.sh: floh exited with status $rc; the end of $log:" >&2
   tail -n 40 "$log" >&2
+fi
+# floh has stopped its PostgreSQL by now; E2E_KEEP_DATA=1 keeps the database to look at.
+if [ "${E2E_KEEP_DATA:-}" != 1 ]; then
+  rm -rf "$d"
 fi
 exit "$rc"

@@ -11,6 +11,11 @@ test('signing out lands on /signed-out and the next visit needs a new sign-in', 
   // The session is gone for scripts in this browser too.
   expect((await page.request.get('/api/auth/me')).status()).toBe(401);
 
+  // Back does not bring the signed-in page back from a cache (pages are Cache-Control: no-store).
+  await page.goBack();
+  await expect(page).toHaveURL(signInPageURL);
+  await expect(page.getByTestId('users-table')).toHaveCount(0);
+
   await page.goto('/users');
   await expect(page).toHaveURL(signInPageURL);
   await expect(page.getByRole('heading', { level: 1 })).toHaveText('Floh development sign-in');

@@ -62,7 +62,7 @@ type Fixtures = {
 };
 
 // Responses the tests provoke on purpose; Chromium logs each as a console error.
-const expectedConsole = /Failed to load resource: the server responded with a status of (401|403|404|422)/;
+const expectedConsole = /Failed to load resource: the server responded with a status of (400|401|403|404|422)/;
 
 export const test = base.extend<Fixtures>({
   loginAs: async ({ page, baseURL }, use) => {

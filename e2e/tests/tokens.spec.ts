@@ -47,3 +47,64 @@ test('an API token works as a Bearer token until it is revoked in the UI', async
   expect(after.status()).toBe(401);
   expect(await after.json()).toMatchObject({ error: { code: 'unauthenticated' } });
 });
+
+test('bad token input is refused with each field named, and nothing is created', async ({ page, loginAs }) => {
+  await loginAs('demo-manager', '/profile');
+  const form = page.getByTestId('token-form');
+  await form.getByLabel('Expires after (days)').fill('400');
+  // A permission the form never offers (as a stale or tampered form would send).
+  await form.getByRole('checkbox', { name: 'user:read' }).evaluate((el: HTMLInputElement) => {
+    el.value = 'nope:nothing';
+    el.checked = true;
+  });
+  const [response] = await Promise.all([
+    page.waitForResponse((r) => r.request().method() === 'POST' && r.url().endsWith('/profile/tokens')),
+    page.getByTestId('create-token').click(),
+  ]);
+  expect(response.status()).toBe(422);
+
+  const summary = page.getByTestId('error-summary');
+  await expect(summary).toBeFocused();
+  const name = summary.getByRole('link', { name: /^Name / });
+  const expiry = summary.getByRole('link', { name: /^Expiry / });
+  const permission = summary.getByRole('link', { name: /^Permission / });
+  await expect(name).toHaveAttribute('href', '#field-name');
+  await expect(expiry).toHaveAttribute('href', '#field-expiresInDays');
+  await expect(permission).toHaveAttribute('href', '#field-permissions');
+  await expect(permission).toContainText('nope:nothing');
+
+  // Each field says what is wrong with it, and is tied to its message.
+  await expect(page.locator('#field-name')).toHaveAttribute('aria-invalid', 'true');
+  const days = form.getByLabel('Expires after (days)');
+  await expect(days).toHaveValue('400');
+  await expect(days).toHaveAttribute('aria-invalid', 'true');
+  await expect(days).toHaveAccessibleDescription(/must be between 1 and 365 days/);
+  await expect(page.locator('#field-permissions .field-error')).toContainText('nope:nothing');
+
+  // Every link of the summary reaches its field.
+  await name.click();
+  await expect(page.locator('#field-name')).toBeFocused();
+  await permission.click();
+  await expect(page.locator('#field-permissions')).toBeFocused();
+
+  await expect(page.getByTestId('new-token-value')).toHaveCount(0);
+  await expect(page.getByTestId('tokens-table')).toHaveCount(0);
+});
+
+test('KNOWN BUG, expected to fail until fixed: an expiry of 0 days is refused, not turned into the 90-day default', async ({ page, loginAs }) => {
+  // KNOWN BUG (handlers/tokens.go createToken + engine/tokens.go CreateToken): "0" parses to
+  // ExpiresInDays 0, which the engine reads as "not given" and replaces by the 90-day default,
+  // so the form's "From 1 to 365" is not enforced and a 90-day token is created.
+  // test.fail() keeps the suite green while the bug is there; remove it once it is fixed.
+  test.fail();
+  await loginAs('demo-approver', '/profile');
+  const name = `zero days ${uniqueSuffix()}`;
+  const form = page.getByTestId('token-form');
+  await form.locator('#field-name').fill(name);
+  await form.getByLabel('Expires after (days)').fill('0');
+  await page.getByTestId('create-token').click();
+  await expect(page.getByTestId('error-summary').getByRole('link', { name: /^Expiry / }), 'expiry 0 is refused').toBeVisible({
+    timeout: 3_000,
+  });
+  await expect(page.getByTestId(`token-row-${name}`)).toHaveCount(0);
+});

@@ -39,6 +39,7 @@ test.describe('users as an admin', () => {
     await page.getByTestId('users-search').fill(email);
     await expect(page).toHaveURL(/[?&]q=/);
     await expect(page.getByTestId('empty-state')).toContainText(`No users match “${email}”`);
+    await expect(page.getByTestId('empty-state')).toContainText('Deleted users are hidden');
     await expect(page.getByTestId(`user-row-${email}`)).toHaveCount(0);
     // ...unless "Show deleted users" is ticked.
     await page.getByTestId('users-include-deleted').check();
@@ -133,5 +134,33 @@ test.describe('users as a resource manager', () => {
     const resp = await page.goto('/users/new');
     expect(resp?.status()).toBe(403);
     await expect(page.getByTestId('error-403')).toBeVisible();
+  });
+});
+
+test.describe('guard rails', () => {
+  test('an admin cannot remove their own Admin role', async ({ page, loginAs }) => {
+    await loginAs('demo-admin', '/users?q=admin%40example.test');
+    await page.getByTestId('user-row-admin@example.test').getByRole('link').click();
+    await expect(page.getByTestId('user-name')).toHaveText('Ada Admin');
+    // No Delete button on one's own page.
+    await expect(page.getByTestId('delete-user')).toHaveCount(0);
+
+    await page.getByTestId('role-Admin').uncheck();
+    const [response] = await Promise.all([
+      page.waitForResponse((r) => r.request().method() === 'POST' && r.url().endsWith('/roles')),
+      page.getByTestId('save-roles').click(),
+    ]);
+    expect(response.status()).toBe(422);
+
+    const summary = page.getByTestId('roles-form').getByTestId('error-summary');
+    await expect(summary).toBeFocused();
+    await expect(summary).toContainText('cannot remove your own Admin role');
+    await summary.getByRole('link').click();
+    // The link lands on the group of checkboxes, read out with its legend.
+    await expect(page.locator('#field-roles')).toBeFocused();
+    // Nothing changed: the page shows the stored roles, and the session still has Admin.
+    await expect(page.getByTestId('role-Admin')).toBeChecked();
+    const me = await page.evaluate(async () => (await fetch('/api/auth/me')).json());
+    expect(me.roles).toContain('Admin');
   });
 });

@@ -1,0 +1,294 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import AxeBuilder from '@axe-core/playwright';
+import type { Page } from '@playwright/test';
+import { test, expect, signInPageURL, uniqueEmail, uniqueSuffix } from './fixtures';
+
+// Every page a person reaches today, scanned with axe-core at 1280×800, and photographed at
+// 1280×800 and 390×844 into e2e/screenshots/ for a human look.
+// A serious or critical violation of a WCAG 2.0 A/AA rule (tags wcag2a, wcag2aa) fails the test;
+// everything else is printed: moderate and minor WCAG 2.0 findings, the WCAG 2.1/2.2 and
+// best-practice rules, and the scan at phone size. No page may scroll sideways as a whole.
+
+const desktop = { width: 1280, height: 800 };
+const phone = { width: 390, height: 844 };
+const shotsDir = path.join(__dirname, '..', 'screenshots');
+const failingImpacts = new Set(['serious', 'critical']);
+const gatingTags = ['wcag2a', 'wcag2aa'];
+const infoTags = ['wcag21a', 'wcag21aa', 'wcag22aa', 'best-practice'];
+
+// A trace of 48 page loads with full-page screenshots is large and slow; the PNGs say enough.
+test.use({ trace: 'off' });
+
+type Finding = {
+  page: string;
+  url: string;
+  size: string;
+  id: string;
+  impact: string;
+  /** true when the rule is one of WCAG 2.0 A/AA (the ones that can fail the test). */
+  wcag20: boolean;
+  help: string;
+  targets: string[];
+};
+
+type Stop = {
+  name: string;
+  /** Brings the page on screen; runs once per viewport, so it must work twice. */
+  open: (page: Page) => Promise<unknown>;
+  /** Something that proves the page is the one meant, checked before the scan. */
+  ready: (page: Page) => Promise<void>;
+};
+
+async function scan(page: Page, stop: Stop, size: string): Promise<Finding[]> {
+  const results = await new AxeBuilder({ page }).withTags([...gatingTags, ...infoTags]).analyze();
+  return results.violations.map((v) => ({
+    page: stop.name,
+    url: new URL(page.url()).pathname + new URL(page.url()).search,
+    size,
+    id: v.id,
+    impact: v.impact ?? 'unknown',
+    wcag20: v.tags.some((t) => gatingTags.includes(t)),
+    help: v.help,
+    targets: v.nodes.map((n) => n.target.join(' ')),
+  }));
+}
+
+function describe(f: Finding): string {
+  const more = f.targets.length > 4 ? ` (+${f.targets.length - 4} more)` : '';
+  const kind = f.wcag20 ? 'WCAG 2.0' : 'info';
+  return `  [${f.impact}, ${kind}] ${f.id}: ${f.help}\n      on ${f.targets.slice(0, 4).join(' | ')}${more}`;
+}
+
+test('every page passes axe (no serious/critical) and is photographed at desktop and phone size', async ({
+  page,
+  baseURL,
+}, testInfo) => {
+  test.setTimeout(240_000);
+  fs.mkdirSync(shotsDir, { recursive: true });
+
+  // Data for the user pages: one live user with a profile, one deleted user.
+  const liveEmail = uniqueEmail('a11y-live');
+  const deletedEmail = uniqueEmail('a11y-deleted');
+  let liveId = '';
+  let deletedId = '';
+
+  const h1 = (text: string | RegExp) => async (p: Page) => {
+    await expect(p.getByRole('heading', { level: 1 })).toHaveText(text);
+  };
+
+  const stops: Stop[] = [
+    {
+      name: 'devoidc-sign-in',
+      open: (p) => p.goto('/'),
+      ready: async (p) => {
+        await expect(p).toHaveURL(signInPageURL);
+        await expect(p.getByTestId('devoidc-user-demo-admin')).toBeVisible();
+      },
+    },
+    {
+      name: 'devoidc-unknown-request',
+      open: (p) => p.goto('/dev/oidc/login?id=no-such-request'),
+      ready: h1('Sign-in request not found'),
+    },
+    {
+      name: 'dashboard',
+      open: async (p) => {
+        await p.goto('/');
+        if (signInPageURL.test(p.url())) {
+          await p.getByTestId('devoidc-user-demo-admin').click();
+          await expect(p).toHaveURL(`${baseURL}/`);
+        }
+        // Set up the data of the user pages once, through the API with the admin's session.
+        if (!liveId) {
+          const live = await p.request.post('/api/users', {
+            data: { email: liveEmail, displayName: 'Lena Longname-Livingston', roles: ['Requestor', 'Approver'] },
+          });
+          expect(live.status()).toBe(201);
+          liveId = (await live.json()).id;
+          const prof = await p.request.patch(`/api/users/${liveId}/profile`, {
+            data: { title: 'Senior Identity Engineer', department: 'IT Operations', location: 'Berlin', costCenter: 'CC-4711', startDate: '2024-03-01' },
+          });
+          expect(prof.status()).toBe(200);
+          const del = await p.request.post('/api/users', { data: { email: deletedEmail, displayName: 'Dieter Deleted' } });
+          expect(del.status()).toBe(201);
+          deletedId = (await del.json()).id;
+          expect((await p.request.delete(`/api/users/${deletedId}`)).status()).toBe(200);
+        }
+      },
+      ready: h1(/^Hello, Ada/),
+    },
+    { name: 'users', open: (p) => p.goto('/users'), ready: h1('Users') },
+    {
+      name: 'users-search-with-deleted',
+      open: (p) => p.goto('/users?q=e2e-a11y&includeDeleted=true'),
+      ready: async (p) => {
+        await expect(p.getByTestId(`user-row-${deletedEmail}`)).toBeVisible();
+      },
+    },
+    {
+      name: 'users-search-no-match',
+      open: (p) => p.goto('/users?q=nobody-has-this-name'),
+      ready: async (p) => {
+        await expect(p.getByTestId('empty-state')).toBeVisible();
+      },
+    },
+    { name: 'user-new', open: (p) => p.goto('/users/new'), ready: h1('Add user') },
+    {
+      name: 'user-new-with-errors',
+      open: async (p) => {
+        await p.goto('/users/new');
+        await p.getByLabel('Email address').fill('not an email');
+        await p.getByTestId('save-user').click();
+      },
+      ready: async (p) => {
+        await expect(p.getByTestId('error-summary')).toBeVisible();
+      },
+    },
+    { name: 'user-detail', open: (p) => p.goto(`/users/${liveId}`), ready: h1('Lena Longname-Livingston') },
+    { name: 'user-edit', open: (p) => p.goto(`/users/${liveId}/edit`), ready: h1(`Edit ${liveEmail}`) },
+    {
+      name: 'user-delete-confirm',
+      open: (p) => p.goto(`/users/${liveId}/delete`),
+      ready: async (p) => {
+        await expect(p.getByTestId('confirm-button')).toBeVisible();
+      },
+    },
+    {
+      name: 'user-detail-deleted',
+      open: (p) => p.goto(`/users/${deletedId}`),
+      ready: async (p) => {
+        await expect(p.getByTestId('deleted-note')).toBeVisible();
+      },
+    },
+    {
+      name: 'user-detail-self',
+      open: async (p) => {
+        await p.goto('/users?q=admin@example.test');
+        await p.getByTestId('user-row-admin@example.test').getByRole('link').click();
+      },
+      ready: h1('Ada Admin'),
+    },
+    { name: 'profile', open: (p) => p.goto('/profile'), ready: h1('Your profile') },
+    {
+      name: 'profile-new-token',
+      open: async (p) => {
+        await p.goto('/profile');
+        await p.locator('#field-name').fill(`a11y token ${uniqueSuffix()}`);
+        await p.getByTestId('create-token').click();
+      },
+      ready: async (p) => {
+        await expect(p.getByTestId('new-token-value')).toBeVisible();
+      },
+    },
+    { name: 'notifications', open: (p) => p.goto('/notifications'), ready: h1('Notifications') },
+    { name: 'events', open: (p) => p.goto('/events'), ready: h1('Events') },
+    { name: 'incidents', open: (p) => p.goto('/incidents'), ready: h1('Incidents') },
+    {
+      name: 'audit-verified',
+      open: async (p) => {
+        await p.goto('/audit');
+        await p.getByTestId('verify-audit').click();
+      },
+      ready: async (p) => {
+        await expect(p.getByTestId('audit-verify-ok')).toBeVisible();
+      },
+    },
+    { name: 'settings', open: (p) => p.goto('/settings'), ready: h1('Settings') },
+    {
+      name: 'error-404',
+      open: (p) => p.goto('/no-such-page'),
+      ready: async (p) => {
+        await expect(p.getByTestId('error-404')).toBeVisible();
+      },
+    },
+    {
+      name: 'signed-out',
+      open: async (p) => {
+        const logout = p.getByTestId('logout');
+        if ((await logout.count()) > 0) await logout.click();
+        else await p.goto('/signed-out');
+      },
+      ready: async (p) => {
+        await expect(p).toHaveURL(/\/signed-out$/);
+        await expect(p.getByTestId('signed-out')).toBeVisible();
+      },
+    },
+    {
+      name: 'error-403-requestor',
+      open: async (p) => {
+        await p.goto('/users');
+        if (signInPageURL.test(p.url())) await p.getByTestId('devoidc-user-demo-requestor').click();
+      },
+      ready: async (p) => {
+        await expect(p.getByTestId('error-403')).toBeVisible();
+      },
+    },
+    { name: 'dashboard-requestor', open: (p) => p.goto('/'), ready: h1(/^Hello, Riley/) },
+  ];
+
+  const findings: Finding[] = [];
+  for (const [i, stop] of stops.entries()) {
+    const file = (size: { width: number; height: number }) =>
+      path.join(shotsDir, `${String(i + 1).padStart(2, '0')}-${stop.name}-${size.width}x${size.height}.png`);
+
+    await test.step(`${stop.name} at ${desktop.width}×${desktop.height}`, async () => {
+      await page.setViewportSize(desktop);
+      await stop.open(page);
+      await stop.ready(page);
+      const found = await scan(page, stop, 'desktop');
+      findings.push(...found);
+      await page.screenshot({ path: file(desktop), fullPage: true });
+      const bad = found.filter((f) => f.wcag20 && failingImpacts.has(f.impact));
+      expect.soft(bad.map(describe), `serious/critical axe violations on ${stop.name}`).toEqual([]);
+    });
+
+    await test.step(`${stop.name} at ${phone.width}×${phone.height}`, async () => {
+      await page.setViewportSize(phone);
+      await stop.open(page);
+      await stop.ready(page);
+      // Not a pass/fail criterion: printed so narrow-screen-only problems are seen.
+      findings.push(...(await scan(page, stop, 'phone')));
+      await page.screenshot({ path: file(phone), fullPage: true });
+      // A phone page may scroll inside a wide table, never as a whole.
+      const scroll = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      expect.soft(scroll, `${stop.name} at ${phone.width}px must not scroll sideways`).toBe(0);
+    });
+  }
+  await page.setViewportSize(desktop);
+
+  // Report: everything axe found, by page, desktop first.
+  const lines: string[] = [];
+  for (const size of ['desktop', 'phone']) {
+    const ofSize = findings.filter((f) => f.size === size);
+    const where = size === 'desktop' ? '1280×800' : '390×844 (informational)';
+    const gating = ofSize.filter((f) => f.wcag20);
+    const moderate = gating.filter((f) => !failingImpacts.has(f.impact));
+    lines.push(
+      `axe-core ${require('axe-core/package.json').version} at ${where}: ${gating.length} WCAG 2.0 A/AA violation(s) ` +
+        `(${gating.length - moderate.length} serious/critical, ${moderate.length} moderate/minor), ` +
+        `${ofSize.length - gating.length} WCAG 2.1/2.2 or best-practice finding(s)`,
+    );
+    for (const stop of stops) {
+      const mine = ofSize.filter((f) => f.page === stop.name);
+      if (mine.length > 0) lines.push(`${stop.name} (${mine[0].url})`, ...mine.map(describe));
+    }
+  }
+  const report = lines.join('\n');
+  console.log(report);
+  fs.writeFileSync(path.join(shotsDir, 'axe-findings.json'), JSON.stringify(findings, null, 2));
+  await testInfo.attach('axe-findings', { body: report, contentType: 'text/plain' });
+});
+
+test('the skip link is the first stop of the keyboard and moves focus to the content', async ({ page, loginAs }) => {
+  await loginAs('demo-admin', '/users');
+  await page.keyboard.press('Tab');
+  const skip = page.getByRole('link', { name: 'Skip to main content' });
+  await expect(skip).toBeFocused();
+  await expect(skip).toBeInViewport();
+  await page.keyboard.press('Enter');
+  await expect(page.locator('main#main')).toBeFocused();
+  // The next Tab continues inside the content, not in the header.
+  await page.keyboard.press('Tab');
+  await expect(page.getByTestId('new-user')).toBeFocused();
+});
