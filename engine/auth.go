@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"slices"
 	"strings"
@@ -132,6 +133,21 @@ func (e *Engine) confirmOrCreate(ctx context.Context, tx bun.Tx, c LoginClaims) 
 	}
 	a := Actor{UserID: &u.ID, Label: u.Email, IP: c.IP}
 	return u, e.audit(ctx, tx, a, "user", u.ID.String(), "user.created", nil, u)
+}
+
+// RecordLoginFailure records a sign-in that did not succeed as an auth event. Successful
+// sign-ins are in the audit log; only failures go to the event log, where admins look for them.
+func (e *Engine) RecordLoginFailure(ctx context.Context, ip, reason, detail string) error {
+	data, err := json.Marshal(map[string]string{"reason": reason, "ip": ip})
+	if err != nil {
+		return err
+	}
+	_, err = e.RecordEvent(ctx, db.Event{
+		SubType: "auth", Action: "failed", Severity: "warning",
+		Subject: db.Subject{Kind: "sign-in", ID: ip, Name: "sign-in from " + ip},
+		Message: reason + ": " + detail, Data: data,
+	})
+	return err
 }
 
 // Logout records the end of a session.

@@ -52,8 +52,9 @@ func PrincipalFor(u *db.User, ip string) *Principal {
 type CreateTokenInput struct {
 	Name string `json:"name"`
 	// Permissions limits the token; nil means all of the owner's permissions, now and later.
-	Permissions   []string `json:"permissions"`
-	ExpiresInDays int      `json:"expiresInDays"`
+	Permissions []string `json:"permissions"`
+	// ExpiresInDays is the lifetime; nil means DefaultTokenDays.
+	ExpiresInDays *int `json:"expiresInDays"`
 }
 
 // CreatedToken is a new token with its secret, which is never shown again.
@@ -70,10 +71,11 @@ func (e *Engine) CreateToken(ctx context.Context, a Actor, ownerID uuid.UUID, in
 	if in.Name == "" {
 		v.Add("name", "is required, e.g. \"nightly export script\"")
 	}
-	if in.ExpiresInDays == 0 {
-		in.ExpiresInDays = DefaultTokenDays
+	days := DefaultTokenDays
+	if in.ExpiresInDays != nil {
+		days = *in.ExpiresInDays
 	}
-	if in.ExpiresInDays < 1 || in.ExpiresInDays > MaxTokenDays {
+	if days < 1 || days > MaxTokenDays {
 		v.Add("expiresInDays", "must be between 1 and %d days", MaxTokenDays)
 	}
 	for i, p := range in.Permissions {
@@ -116,7 +118,7 @@ func (e *Engine) CreateToken(ctx context.Context, a Actor, ownerID uuid.UUID, in
 		t := db.APIToken{
 			ID: uuid.New(), UserID: owner.ID, Name: in.Name, Prefix: secret[:prefixLen],
 			TokenHash: hashToken(secret), Permissions: perms,
-			ExpiresAt: now.Add(time.Duration(in.ExpiresInDays) * 24 * time.Hour), CreatedAt: now,
+			ExpiresAt: now.Add(time.Duration(days) * 24 * time.Hour), CreatedAt: now,
 		}
 		if err := db.InsertAPIToken(ctx, tx, &t); err != nil {
 			return err

@@ -21,7 +21,9 @@ func TestTokensCarryAtMostTheOwnersPermissions(t *testing.T) {
 	wantValidation(t, err, "permissions[0]")
 	_, err = f.eng.CreateToken(f.ctx, f.actor(), owner.ID, engine.CreateTokenInput{Name: " "})
 	wantValidation(t, err, "name")
-	_, err = f.eng.CreateToken(f.ctx, f.actor(), owner.ID, engine.CreateTokenInput{Name: "x", ExpiresInDays: 400})
+	_, err = f.eng.CreateToken(f.ctx, f.actor(), owner.ID, engine.CreateTokenInput{Name: "x", ExpiresInDays: ptr(400)})
+	wantValidation(t, err, "expiresInDays")
+	_, err = f.eng.CreateToken(f.ctx, f.actor(), owner.ID, engine.CreateTokenInput{Name: "x", ExpiresInDays: ptr(0)})
 	wantValidation(t, err, "expiresInDays")
 
 	all, err := f.eng.CreateToken(f.ctx, f.actor(), owner.ID, engine.CreateTokenInput{Name: "all"})
@@ -36,7 +38,7 @@ func TestTokensCarryAtMostTheOwnersPermissions(t *testing.T) {
 	if strings.Contains(string(stored.TokenHash), all.Token) || len(stored.TokenHash) != 32 {
 		t.Fatal("the secret must be stored only as a SHA-256 hash")
 	}
-	read, err := f.eng.CreateToken(f.ctx, f.actor(), owner.ID, engine.CreateTokenInput{Name: "read", Permissions: []string{"user:read", "workflow:read"}, ExpiresInDays: 1})
+	read, err := f.eng.CreateToken(f.ctx, f.actor(), owner.ID, engine.CreateTokenInput{Name: "read", Permissions: []string{"user:read", "workflow:read"}, ExpiresInDays: ptr(1)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,3 +123,5 @@ func TestCreateTokenForEmail(t *testing.T) {
 	_, err = f.eng.CreateTokenForEmail(f.ctx, "root-admin@example.test", engine.CreateTokenInput{Name: "x"})
 	wantConflict(t, err)
 }
+
+func ptr[T any](v T) *T { return &v }

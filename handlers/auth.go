@@ -133,7 +133,12 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// loginFailed shows why a sign-in failed, with a way to start again, and records it as an
+// auth event: repeated failures are what admins look for after an incident.
 func (s *Server) loginFailed(w http.ResponseWriter, r *http.Request, status int, heading, msg string) error {
+	if err := s.engine.RecordLoginFailure(r.Context(), clientIP(r), heading, msg); err != nil {
+		s.log.Error("record login failure", "request_id", requestID(r), "error", err)
+	}
 	s.render(w, r, status, views.ErrorView(views.ErrorPage{
 		Page: s.page(r, heading, ""), Status: status, Heading: heading, Message: msg,
 		NextHref: "/api/auth/login", NextLabel: "Sign in again",

@@ -224,6 +224,13 @@ func TestCallbackReplayIsRefused(t *testing.T) {
 	if !strings.Contains(res.Body, "Sign-in expired") {
 		t.Errorf("callback without handshake does not say the sign-in expired:\n%s", res.Body)
 	}
+	events, _, err := db.ListEvents(context.Background(), ts.DB.Bun, db.EventFilter{SubType: "auth", Action: "failed", Page: db.Page{Page: 1, PageSize: 10}})
+	replayed := slices.ContainsFunc(events, func(e db.Event) bool {
+		return strings.Contains(e.Message, "already used") && e.Severity == "warning" && e.Subject.ID == "127.0.0.1"
+	})
+	if err != nil || !replayed {
+		t.Errorf("the refused replay is recorded as an auth/failed event: %v %+v", err, events)
+	}
 	if n := len(ts.auditEntries(t, "user.login")); n != 1 {
 		t.Errorf("%d logins audited, want 1", n)
 	}

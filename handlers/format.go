@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"floh/views"
 )
@@ -72,6 +74,21 @@ func prettyJSON(raw json.RawMessage) string {
 		return string(raw)
 	}
 	return strings.TrimSpace(b.String())
+}
+
+// sentence turns an error message (lowercase, no full stop, as Go errors are) into a sentence
+// for a page.
+func sentence(msg string) string {
+	msg = strings.TrimSpace(msg)
+	if msg == "" {
+		return msg
+	}
+	r, size := utf8.DecodeRuneInString(msg)
+	msg = string(unicode.ToUpper(r)) + msg[size:]
+	if !strings.HasSuffix(msg, ".") && !strings.HasSuffix(msg, "?") && !strings.HasSuffix(msg, "!") {
+		msg += "."
+	}
+	return msg
 }
 
 func deref(s *string) string {

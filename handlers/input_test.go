@@ -46,6 +46,7 @@ func TestBadInputIsRefusedAndWritesNothing(t *testing.T) {
 		{"profile: bad custom name", "PATCH", "/api/users/" + uid + "/profile", `{"custom": {"1bad": "x"}}`, nil, 422, "validation_failed", "custom.1bad"},
 		{"token: unknown permission", "POST", "/api/auth/tokens", `{"name": "x", "permissions": ["root"]}`, nil, 422, "validation_failed", "permissions[0]"},
 		{"token: too long", "POST", "/api/auth/tokens", `{"name": "x", "expiresInDays": 5000}`, nil, 422, "validation_failed", "expiresInDays"},
+		{"token: zero days", "POST", "/api/auth/tokens", `{"name": "x", "expiresInDays": 0}`, nil, 422, "validation_failed", "expiresInDays"},
 		{"unknown id", "GET", "/api/users/" + uuid.NewString(), nil, nil, 404, "not_found", ""},
 		{"unknown id: patch", "PATCH", "/api/users/" + uuid.NewString(), `{"displayName": "x"}`, nil, 404, "not_found", ""},
 		{"unknown id: delete", "DELETE", "/api/users/" + uuid.NewString(), nil, nil, 404, "not_found", ""},

@@ -109,7 +109,10 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) renderAudit(w http.ResponseWriter, r *http.Request, verify *views.AuditVerifyResult) error {
 	f, typed, ferr := auditFilter(r)
 	status := http.StatusOK
-	page := views.AuditPage{Page: s.page(r, "Audit log", "audit"), Filter: typed, Verify: verify}
+	page := views.AuditPage{
+		Page: s.page(r, "Audit log", "audit"), Filter: typed, Verify: verify,
+		Entities: entityOptions(engine.AuditEntities), Actions: plainOptions(engine.AuditActions),
+	}
 	if ferr != nil {
 		fields, err := formErrors(ferr)
 		if err != nil {
@@ -180,6 +183,27 @@ func options(values []string) []views.Option {
 	out := make([]views.Option, len(values))
 	for i, v := range values {
 		out[i] = views.Option{Value: v, Label: titleWords(v)}
+	}
+	return out
+}
+
+// entityOptions names audit entities as the pages call them.
+func entityOptions(values []string) []views.Option {
+	labels := map[string]string{"api_token": "API token"}
+	out := options(values)
+	for i := range out {
+		if l, ok := labels[out[i].Value]; ok {
+			out[i].Label = l
+		}
+	}
+	return out
+}
+
+// plainOptions offers identifiers as they are (audit actions read best as written).
+func plainOptions(values []string) []views.Option {
+	out := make([]views.Option, len(values))
+	for i, v := range values {
+		out[i] = views.Option{Value: v, Label: v}
 	}
 	return out
 }

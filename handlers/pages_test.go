@@ -253,3 +253,45 @@ func TestHealthWithoutDatabase(t *testing.T) {
 		t.Errorf("health without a database = %+v", h)
 	}
 }
+
+func TestEditProfileForm(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	c := ts.loginAs(t, "demo-admin")
+	approver := ts.demo(t, "demo-approver")
+	edit := "/users/" + approver.ID.String() + "/edit"
+	page := ts.get(t, c, edit).wantStatus(t, http.StatusOK)
+	if !strings.Contains(page.Body, `data-testid="profile-form"`) || !strings.Contains(page.Body, `data-url="`+edit+`"`) {
+		t.Fatal("the edit page has the profile form and names its own address")
+	}
+	before := ts.snapshot(t)
+	bad := url.Values{"title": {"Staff Engineer"}, "department": {"IT"}, "location": {""}, "costCenter": {""}, "startDate": {"31/01/2026"}}
+	res := ts.postForm(t, c, "/users/"+approver.ID.String()+"/profile", bad, ts.sameOrigin()...).wantStatus(t, http.StatusUnprocessableEntity)
+	for _, want := range []string{`href="#field-startDate"`, "Start date ", `value="Staff Engineer"`, `value="31/01/2026"`, `data-url="` + edit + `"`} {
+		if !strings.Contains(res.Body, want) {
+			t.Errorf("re-rendered profile form lacks %s", want)
+		}
+	}
+	ts.wantUnchanged(t, before)
+
+	good := url.Values{"title": {"Staff Engineer"}, "department": {"IT"}, "location": {"Berlin"}, "costCenter": {""}, "startDate": {"2026-01-31"}}
+	res = ts.postForm(t, c, "/users/"+approver.ID.String()+"/profile", good, ts.sameOrigin()...).wantStatus(t, http.StatusSeeOther)
+	if res.Header.Get("Location") != "/users/"+approver.ID.String() {
+		t.Fatalf("after saving: %s", res.Header.Get("Location"))
+	}
+	prof, err := db.FindProfile(context.Background(), ts.DB.Bun, approver.ID)
+	if err != nil || *prof.Title != "Staff Engineer" || *prof.StartDate != "2026-01-31" || prof.CostCenter != nil ||
+		prof.AttributeSources["location"].Source != "manual" {
+		t.Fatalf("saved profile: %+v %v", prof, err)
+	}
+	shown := ts.get(t, c, "/users/"+approver.ID.String()).wantStatus(t, http.StatusOK)
+	if !strings.Contains(shown.Body, "Staff Engineer") || !strings.Contains(shown.Body, "set by an admin") {
+		t.Error("the user page shows the saved profile and who set it")
+	}
+	// Emptying a field clears it.
+	good.Set("title", "")
+	ts.postForm(t, c, "/users/"+approver.ID.String()+"/profile", good, ts.sameOrigin()...).wantStatus(t, http.StatusSeeOther)
+	if prof, _ := db.FindProfile(context.Background(), ts.DB.Bun, approver.ID); prof.Title != nil {
+		t.Errorf("an emptied title is cleared, got %q", *prof.Title)
+	}
+}

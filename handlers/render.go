@@ -33,7 +33,7 @@ func (e *badRequest) Error() string { return e.msg }
 type permissionError struct{ perm engine.Permission }
 
 func (e *permissionError) Error() string {
-	return "you do not have the " + string(e.perm) + " permission needed for this"
+	return "this needs the " + string(e.perm) + " permission, which your roles do not grant"
 }
 
 func isAPI(r *http.Request) bool { return strings.HasPrefix(r.URL.Path, "/api/") }
@@ -129,20 +129,23 @@ func (s *Server) renderError(w http.ResponseWriter, r *http.Request, err error) 
 		return
 	}
 	page := views.ErrorPage{Page: s.page(r, "Error", ""), Status: status, NextHref: "/", NextLabel: "Go to the dashboard"}
-	switch status {
-	case http.StatusNotFound:
+	switch {
+	case errors.Is(err, errCrossOrigin):
+		page.Title, page.Heading = "Request refused", "This request came from another site"
+		page.Message = "Floh refused it: cross-origin requests cannot change anything. If you clicked a button in Floh, reload the page and try again."
+	case status == http.StatusNotFound:
 		page.Title, page.Heading = "Page not found", "Page not found"
 		page.Message = "There is nothing at this address. It may have been deleted, or the link may be mistyped."
-	case http.StatusForbidden:
+	case status == http.StatusForbidden:
 		page.Title, page.Heading = "Not allowed", "You cannot do this"
-		page.Message = body.Message + ". Ask an administrator if you need it."
-	case http.StatusInternalServerError:
+		page.Message = sentence(body.Message) + " Ask an administrator if you need it."
+	case status == http.StatusInternalServerError:
 		page.Title, page.Heading = "Something went wrong", "Something went wrong"
 		page.Message = "Floh hit an unexpected error and nothing was changed by this request. " +
 			"If it keeps happening, give your administrator request id " + requestID(r) + "."
 	default:
 		page.Title, page.Heading = "Request refused", "This request was refused"
-		page.Message = body.Message
+		page.Message = sentence(body.Message)
 	}
 	if principalFrom(r) == nil {
 		page.NextHref, page.NextLabel = "/", "Go to Floh"

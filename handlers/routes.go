@@ -69,6 +69,7 @@ func (s *Server) routes() []route {
 		{method: "GET", pattern: "/users/{id}/edit", perm: userManage, h: s.editUser},
 		{method: "POST", pattern: "/users/{id}", perm: userManage, h: s.updateUser},
 		{method: "POST", pattern: "/users/{id}/roles", perm: userManage, h: s.setRoles},
+		{method: "POST", pattern: "/users/{id}/profile", perm: userManage, h: s.updateProfile},
 		{method: "GET", pattern: "/users/{id}/delete", perm: userManage, h: s.confirmDeleteUser},
 		{method: "POST", pattern: "/users/{id}/delete", perm: userManage, h: s.deleteUser},
 		{method: "POST", pattern: "/users/{id}/restore", perm: userManage, h: s.restoreUser},

@@ -95,20 +95,25 @@ func (s *Server) tokenRows(tokens []db.APIToken) []views.TokenRow {
 }
 
 func (s *Server) showProfile(w http.ResponseWriter, r *http.Request) error {
-	return s.renderProfile(w, r, http.StatusOK, "", views.Form{}, nil)
+	return s.renderProfile(w, r, http.StatusOK, nil, views.Form{}, nil)
 }
 
-func (s *Server) renderProfile(w http.ResponseWriter, r *http.Request, status int, newToken string, form views.Form, checked []string) error {
+func (s *Server) renderProfile(w http.ResponseWriter, r *http.Request, status int, created *engine.CreatedToken, form views.Form, checked []string) error {
 	p := principalFrom(r)
 	tokens, err := db.ListAPITokens(r.Context(), s.db.Bun, p.User.ID)
 	if err != nil {
 		return err
 	}
 	held := engine.PermissionsOf(p.User.Roles)
+	layout := s.page(r, "Your profile", "profile")
+	layout.URL = "/profile"
 	page := views.ProfilePage{
-		Page: s.page(r, "Your profile", "profile"), Email: p.User.Email, Roles: p.User.Roles,
-		Permissions: held.List(), Tokens: s.tokenRows(tokens), NewToken: newToken, TokenForm: form,
+		Page: layout, Email: p.User.Email, Roles: p.User.Roles,
+		Permissions: held.List(), Tokens: s.tokenRows(tokens), TokenForm: form,
 		DefaultDays: engine.DefaultTokenDays, MaxDays: engine.MaxTokenDays,
+	}
+	if created != nil {
+		page.NewToken, page.NewTokenName = created.Token, created.Name
 	}
 	for _, perm := range held.List() {
 		page.Choices = append(page.Choices, views.PermissionChoice{Name: perm, Checked: slices.Contains(checked, perm)})
@@ -133,7 +138,7 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			dayErr = engine.Invalid("expiresInDays", "must be a whole number of days")
 		}
-		in.ExpiresInDays = n
+		in.ExpiresInDays = &n
 	}
 	var t *engine.CreatedToken
 	err := dayErr
@@ -146,10 +151,10 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		form := views.Form{Values: formValues(r, "name", "expiresInDays"), Errors: fields}
-		return s.renderProfile(w, r, http.StatusUnprocessableEntity, "", form, in.Permissions)
+		return s.renderProfile(w, r, http.StatusUnprocessableEntity, nil, form, in.Permissions)
 	}
 	// The secret is rendered in this response only, never put in a flash or a redirect.
-	return s.renderProfile(w, r, http.StatusCreated, t.Token, views.Form{}, nil)
+	return s.renderProfile(w, r, http.StatusCreated, t, views.Form{}, nil)
 }
 
 func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request) error {

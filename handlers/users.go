@@ -262,8 +262,10 @@ func (s *Server) renderUser(w http.ResponseWriter, r *http.Request, status int, 
 	if err != nil {
 		return err
 	}
+	page := s.page(r, u.DisplayName, "users")
+	page.URL = "/users/" + u.ID.String()
 	p := views.UserPage{
-		Page:      s.page(r, u.DisplayName, "users"),
+		Page:      page,
 		CanManage: pr.Can(engine.PermUserManage),
 		IsSelf:    pr.User.ID == u.ID,
 		RolesForm: rolesForm,
@@ -313,9 +315,21 @@ func (s *Server) renderUser(w http.ResponseWriter, r *http.Request, status int, 
 func (s *Server) profileField(label, value string, src db.AttributeSource) views.ProfileField {
 	f := views.ProfileField{Label: label, Value: value}
 	if src.Source != "" {
-		f.Source, f.At = src.Source, s.whenT(src.At)
+		f.Source, f.At = sourceLabel(src.Source), s.whenT(src.At)
 	}
 	return f
+}
+
+// sourceLabel says who last wrote a profile field, in words.
+func sourceLabel(source string) string {
+	switch source {
+	case "manual":
+		return "set by an admin"
+	case "oidc":
+		return "from sign-in"
+	default:
+		return "from connector " + source
+	}
 }
 
 func roleChoices(checked []string) []views.RoleChoice {
@@ -365,6 +379,11 @@ func fieldLabel(field string) string {
 	case "roles":
 		return "Roles"
 	}
+	for _, f := range profileLabels {
+		if f.key == field {
+			return f.label
+		}
+	}
 	if strings.HasPrefix(field, "permissions") {
 		return "Permission"
 	}
@@ -405,8 +424,10 @@ func (s *Server) createUser(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return err
 		}
+		page := s.page(r, "Add user", "users")
+		page.URL = "/users/new"
 		s.render(w, r, http.StatusUnprocessableEntity, views.UserFormView(views.UserFormPage{
-			Page: s.page(r, "Add user", "users"), Roles: roleChoices(roles),
+			Page: page, Roles: roleChoices(roles),
 			Form: views.Form{Values: formValues(r, "email", "displayName", "upstreamIssuer", "upstreamId"), Errors: fields},
 		}))
 		return nil
@@ -416,6 +437,12 @@ func (s *Server) createUser(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) editUser(w http.ResponseWriter, r *http.Request) error {
+	return s.renderEditUser(w, r, http.StatusOK, views.Form{}, views.Form{})
+}
+
+// renderEditUser shows the account and profile forms; a form without values shows what is
+// stored.
+func (s *Server) renderEditUser(w http.ResponseWriter, r *http.Request, status int, account, profile views.Form) error {
 	u, err := s.userForPath(r)
 	if err != nil {
 		return err
@@ -423,12 +450,26 @@ func (s *Server) editUser(w http.ResponseWriter, r *http.Request) error {
 	if u.Deleted() {
 		return engine.Conflict("user %s is deleted; restore it before editing it", u.Email)
 	}
-	s.render(w, r, http.StatusOK, views.UserFormView(views.UserFormPage{
-		Page: s.page(r, "Edit "+u.Email, "users"), UserID: u.ID.String(), Email: u.Email,
-		Form: views.Form{Values: map[string]string{
+	if account.Values == nil {
+		account.Values = map[string]string{
 			"email": u.Email, "displayName": u.DisplayName, "upstreamIssuer": deref(u.UpstreamIssuer),
 			"upstreamId": deref(u.UpstreamID), "active": strconv.FormatBool(u.Active),
-		}},
+		}
+	}
+	if profile.Values == nil {
+		prof, err := db.FindProfile(r.Context(), s.db.Bun, u.ID)
+		if err != nil {
+			return err
+		}
+		profile.Values = map[string]string{
+			"title": deref(prof.Title), "department": deref(prof.Department), "location": deref(prof.Location),
+			"costCenter": deref(prof.CostCenter), "startDate": deref(prof.StartDate),
+		}
+	}
+	page := s.page(r, "Edit "+u.DisplayName, "users")
+	page.URL = "/users/" + u.ID.String() + "/edit"
+	s.render(w, r, status, views.UserFormView(views.UserFormPage{
+		Page: page, UserID: u.ID.String(), Name: u.DisplayName, Form: account, Profile: profile,
 	}))
 	return nil
 }
@@ -453,21 +494,46 @@ func (s *Server) updateUser(w http.ResponseWriter, r *http.Request) error {
 		fields, ferr := formErrors(err)
 		var conflict *engine.ConflictError
 		if errors.As(err, &conflict) {
-			fields, ferr = []views.FieldError{{Field: "active", Message: conflict.Message}}, nil
+			fields, ferr = []views.FieldError{{Field: "active", Message: sentence(conflict.Message)}}, nil
 		}
 		if ferr != nil {
 			return ferr
 		}
 		vals := formValues(r, "email", "displayName", "upstreamIssuer", "upstreamId")
 		vals["active"] = strconv.FormatBool(r.PostFormValue("active") == "true")
-		s.render(w, r, http.StatusUnprocessableEntity, views.UserFormView(views.UserFormPage{
-			Page: s.page(r, "Edit user", "users"), UserID: id.String(), Email: vals["email"],
-			Form: views.Form{Values: vals, Errors: fields},
-		}))
-		return nil
+		return s.renderEditUser(w, r, http.StatusUnprocessableEntity, views.Form{Values: vals, Errors: fields}, views.Form{})
 	}
 	s.flash(r, "success", "Saved the changes to "+u.Email+".")
 	return redirect(w, r, "/users/"+u.ID.String())
+}
+
+func (s *Server) updateProfile(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	if err := r.ParseForm(); err != nil {
+		return &badRequest{"the form could not be read"}
+	}
+	// An emptied field clears the value: the form always sends every field.
+	patch := engine.ProfilePatch{
+		Title: engine.Some(r.PostFormValue("title")), Department: engine.Some(r.PostFormValue("department")),
+		Location: engine.Some(r.PostFormValue("location")), CostCenter: engine.Some(r.PostFormValue("costCenter")),
+		StartDate: engine.Some(r.PostFormValue("startDate")),
+	}
+	if _, err := s.engine.UpdateProfile(r.Context(), principalFrom(r).Actor(), id, patch); err != nil {
+		fields, err := formErrors(err)
+		if err != nil {
+			return err
+		}
+		vals := map[string]string{}
+		for _, f := range profileLabels {
+			vals[f.key] = r.PostFormValue(f.key)
+		}
+		return s.renderEditUser(w, r, http.StatusUnprocessableEntity, views.Form{}, views.Form{Values: vals, Errors: fields})
+	}
+	s.flash(r, "success", "Saved the profile.")
+	return redirect(w, r, "/users/"+id.String())
 }
 
 func (s *Server) setRoles(w http.ResponseWriter, r *http.Request) error {
@@ -487,7 +553,7 @@ func (s *Server) setRoles(w http.ResponseWriter, r *http.Request) error {
 		fields, ferr := formErrors(err)
 		var conflict *engine.ConflictError
 		if errors.As(err, &conflict) {
-			fields, ferr = []views.FieldError{{Field: "roles", Message: conflict.Message}}, nil
+			fields, ferr = []views.FieldError{{Field: "roles", Message: sentence(conflict.Message)}}, nil
 		}
 		if ferr != nil {
 			return ferr
@@ -519,12 +585,23 @@ func (s *Server) confirmDeleteUser(w http.ResponseWriter, r *http.Request) error
 		Heading: "Delete " + u.DisplayName + " (" + u.Email + ")?",
 		Consequence: []string{
 			"They can no longer sign in; an open session ends at its next request.",
-			fmt.Sprintf("Their %d active API token(s) stop working.", tokens),
+			tokenConsequence(tokens),
 			"Their profile, roles and history are kept: you can restore them from their user page.",
 		},
 		Action: "/users/" + u.ID.String() + "/delete", Button: "Delete user", CancelHref: "/users/" + u.ID.String(),
 	}))
 	return nil
+}
+
+func tokenConsequence(n int) string {
+	switch n {
+	case 0:
+		return "They have no active API token."
+	case 1:
+		return "Their active API token stops working."
+	default:
+		return fmt.Sprintf("Their %d active API tokens stop working.", n)
+	}
 }
 
 func (s *Server) liveTokenCount(ctx context.Context, id uuid.UUID) (int, error) {
@@ -550,7 +627,7 @@ func (s *Server) deleteUser(w http.ResponseWriter, r *http.Request) error {
 	u, err := s.engine.DeleteUser(r.Context(), principalFrom(r).Actor(), id)
 	var conflict *engine.ConflictError
 	if errors.As(err, &conflict) {
-		s.flash(r, "error", conflict.Message)
+		s.flash(r, "error", sentence(conflict.Message))
 		return redirect(w, r, "/users/"+id.String())
 	} else if err != nil {
 		return err
@@ -567,7 +644,7 @@ func (s *Server) restoreUser(w http.ResponseWriter, r *http.Request) error {
 	u, err := s.engine.RestoreUser(r.Context(), principalFrom(r).Actor(), id)
 	var conflict *engine.ConflictError
 	if errors.As(err, &conflict) {
-		s.flash(r, "error", conflict.Message)
+		s.flash(r, "error", sentence(conflict.Message))
 		return redirect(w, r, "/users/"+id.String())
 	} else if err != nil {
 		return err

@@ -12,6 +12,12 @@
       ];
     }
     focusErrorSummary(document);
+    // A page rendered in answer to a POST (a form with errors, a token shown once) names the
+    // address it stands for, so reloading shows that page instead of posting the form again.
+    var url = document.body.getAttribute("data-url");
+    if (url && url !== location.pathname + location.search && window.history.replaceState) {
+      history.replaceState(null, "", url);
+    }
   });
 
   // After a 422 swap, move focus to the error summary so keyboard and screen-reader users

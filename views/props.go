@@ -4,7 +4,10 @@ package views
 
 // Page is what the layout needs on every page.
 type Page struct {
-	Title       string
+	Title string
+	// URL is the address to show for this page when it answers a POST (a form re-rendered
+	// with errors, a token shown once), so a reload does not post the form again.
+	URL         string
 	Section     string // the nav item to mark current
 	User        *CurrentUser
 	Nav         []NavItem
@@ -180,8 +183,10 @@ type UserFormPage struct {
 	Page
 	// UserID is empty when creating.
 	UserID string
-	Email  string
+	Name   string
 	Form   Form
+	// Profile is the profile form, shown when editing.
+	Profile Form
 	// Roles is offered when creating.
 	Roles []RoleChoice
 }
@@ -216,12 +221,13 @@ type ProfilePage struct {
 	Roles       []string
 	Permissions []string
 	Tokens      []TokenRow
-	// NewToken is the secret of a token just created, shown once.
-	NewToken    string
-	TokenForm   Form
-	Choices     []PermissionChoice
-	DefaultDays int
-	MaxDays     int
+	// NewToken is the secret of a token just created, shown once, and NewTokenName its name.
+	NewToken     string
+	NewTokenName string
+	TokenForm    Form
+	Choices      []PermissionChoice
+	DefaultDays  int
+	MaxDays      int
 }
 
 // PermissionChoice is a permission the user may put on a token.
@@ -248,11 +254,13 @@ type AuditRow struct {
 // AuditPage is the audit log with its filters and the chain check.
 type AuditPage struct {
 	Page
-	Filter AuditFilter
-	Rows   []AuditRow
-	Pager  Pager
-	Form   Form
-	Verify *AuditVerifyResult
+	Entities []Option
+	Actions  []Option
+	Filter   AuditFilter
+	Rows     []AuditRow
+	Pager    Pager
+	Form     Form
+	Verify   *AuditVerifyResult
 }
 
 // AuditFilter is what the audit log is filtered by, as typed.

@@ -147,7 +147,7 @@ func tokenCreate(ctx context.Context, args []string, getenv func(string) string,
 	if err != nil {
 		return usageError(err.Error())
 	}
-	in := engine.CreateTokenInput{Name: *name, ExpiresInDays: days}
+	in := engine.CreateTokenInput{Name: *name, ExpiresInDays: &days}
 	if *perms != "" {
 		in.Permissions = splitList(*perms)
 	}

@@ -18,7 +18,7 @@ test('signing out lands on /signed-out and the next visit needs a new sign-in', 
 
   await page.goto('/users');
   await expect(page).toHaveURL(signInPageURL);
-  await expect(page.getByRole('heading', { level: 1 })).toHaveText('Floh development sign-in');
+  await expect(page.getByRole('heading', { level: 1 })).toHaveText('Sign in to Floh (development)');
   await expect(page.getByTestId('devoidc-user-demo-admin')).toBeVisible();
 });
 

@@ -91,12 +91,7 @@ test('bad token input is refused with each field named, and nothing is created',
   await expect(page.getByTestId('tokens-table')).toHaveCount(0);
 });
 
-test('KNOWN BUG, expected to fail until fixed: an expiry of 0 days is refused, not turned into the 90-day default', async ({ page, loginAs }) => {
-  // KNOWN BUG (handlers/tokens.go createToken + engine/tokens.go CreateToken): "0" parses to
-  // ExpiresInDays 0, which the engine reads as "not given" and replaces by the 90-day default,
-  // so the form's "From 1 to 365" is not enforced and a 90-day token is created.
-  // test.fail() keeps the suite green while the bug is there; remove it once it is fixed.
-  test.fail();
+test('an expiry of 0 days is refused, not turned into the 90-day default', async ({ page, loginAs }) => {
   await loginAs('demo-approver', '/profile');
   const name = `zero days ${uniqueSuffix()}`;
   const form = page.getByTestId('token-form');

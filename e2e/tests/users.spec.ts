@@ -18,7 +18,7 @@ test.describe('users as an admin', () => {
     await expect(page).toHaveURL(new RegExp(`/users/${id}/delete$`));
     const confirm = page.getByTestId('confirm');
     await expect(confirm.getByRole('heading', { level: 1 })).toHaveText(`Delete ${name} (${email})?`);
-    await expect(confirm).toContainText('0 active API token(s) stop working');
+    await expect(confirm).toContainText('They have no active API token.');
     await page.getByTestId('confirm-button').click();
 
     // Back on the user page, marked deleted, with Restore instead of Edit/Delete.

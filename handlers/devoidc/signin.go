@@ -103,6 +103,7 @@ button:focus-visible, a:focus-visible { outline: 3px solid #1d4ed8; outline-offs
 .name { display: block; font-weight: 600; }
 .email, .note { display: block; color: #374151; }
 a { color: #1d4ed8; }
+@media (max-width: 40rem) { main { margin: 1rem; padding: 1rem; } }
 `
 
 var styleHash = func() string {
@@ -132,7 +133,7 @@ var layout = template.Must(template.New("layout").Funcs(template.FuncMap{
 
 var signInTmpl = template.Must(template.Must(layout.Clone()).Parse(`
 {{define "title"}}Floh development sign-in{{end}}
-{{define "content"}}<h1>Floh development sign-in</h1>
+{{define "content"}}<h1>Sign in to Floh (development)</h1>
 <p class="warning"><strong>Development only.</strong> This is floh's built-in development OpenID provider. It signs you in as any demo user without a password and must never be used in production.</p>
 <p>Choose the user to sign in as:</p>
 <ul>
