@@ -3,18 +3,13 @@ package engine_test
 import (
 	"context"
 	"encoding/json"
-	"io"
-	"net"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/emersion/go-smtp"
-	"github.com/jhillyerd/enmime"
-
 	"floh/connectors/email"
+	"floh/connectors/email/smtptest"
 	"floh/db"
 	"floh/engine"
 )
@@ -140,60 +135,10 @@ func TestHousekeepingJobAgesIncidentsOnTheInjectedClock(t *testing.T) {
 	}
 }
 
-// smtpSink is an in-process SMTP server that keeps what it receives.
-type smtpSink struct {
-	mu   sync.Mutex
-	msgs []*enmime.Envelope
-	to   [][]string
-	got  chan struct{}
-}
-
-func (s *smtpSink) NewSession(*smtp.Conn) (smtp.Session, error) { return &sinkSession{sink: s}, nil }
-
-type sinkSession struct {
-	sink *smtpSink
-	to   []string
-}
-
-func (s *sinkSession) Mail(string, *smtp.MailOptions) error { return nil }
-func (s *sinkSession) Rcpt(to string, _ *smtp.RcptOptions) error {
-	s.to = append(s.to, to)
-	return nil
-}
-func (s *sinkSession) Data(r io.Reader) error {
-	env, err := enmime.ReadEnvelope(r)
-	if err != nil {
-		return err
-	}
-	s.sink.mu.Lock()
-	s.sink.msgs = append(s.sink.msgs, env)
-	s.sink.to = append(s.sink.to, s.to)
-	s.sink.mu.Unlock()
-	s.sink.got <- struct{}{}
-	return nil
-}
-func (s *sinkSession) Reset()        {}
-func (s *sinkSession) Logout() error { return nil }
-
-func startSMTP(t *testing.T) (*smtpSink, string) {
-	t.Helper()
-	sink := &smtpSink{got: make(chan struct{}, 10)}
-	srv := smtp.NewServer(sink)
-	srv.Domain = "localhost"
-	srv.AllowInsecureAuth = true
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { _ = srv.Close() })
-	return sink, ln.Addr().String()
-}
-
 func TestNotifyAdminsSendsDurableEmail(t *testing.T) {
 	t.Parallel()
-	sink, addr := startSMTP(t)
-	mailer, err := email.ParseURL("smtp://" + addr + "?from=floh@example.test&tls=none")
+	sink := smtptest.Start(t)
+	mailer, err := email.ParseURL("smtp://" + sink.Addr + "?from=floh@example.test&tls=none")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -213,21 +158,12 @@ func TestNotifyAdminsSendsDurableEmail(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = f.eng.Stop(context.Background()) }()
-	for range 2 {
-		select {
-		case <-sink.got:
-		case <-time.After(15 * time.Second):
-			t.Fatal("notification email not received")
-		}
-	}
-	sink.mu.Lock()
-	defer sink.mu.Unlock()
 	var rcpts []string
-	for i, m := range sink.msgs {
-		rcpts = append(rcpts, sink.to[i]...)
-		if m.GetHeader("Subject") != "[Floh] Corp AD is down" || !strings.Contains(m.Text, "Two health checks failed.") ||
-			!strings.Contains(m.Text, "https://floh.example.test/incidents/x") {
-			t.Fatalf("email: subject %q body %q", m.GetHeader("Subject"), m.Text)
+	for _, m := range sink.Wait(t, 2, 15*time.Second) {
+		rcpts = append(rcpts, m.To...)
+		if m.Envelope.GetHeader("Subject") != "[Floh] Corp AD is down" || !strings.Contains(m.Envelope.Text, "Two health checks failed.") ||
+			!strings.Contains(m.Envelope.Text, "https://floh.example.test/incidents/x") {
+			t.Fatalf("email: subject %q body %q", m.Envelope.GetHeader("Subject"), m.Envelope.Text)
 		}
 	}
 	slices.Sort(rcpts)

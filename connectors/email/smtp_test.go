@@ -2,12 +2,11 @@ package email
 
 import (
 	"context"
-	"io"
-	"net"
 	"strings"
 	"testing"
+	"time"
 
-	"github.com/emersion/go-smtp"
+	"floh/connectors/email/smtptest"
 )
 
 func TestParseURL(t *testing.T) {
@@ -40,51 +39,19 @@ func TestParseURL(t *testing.T) {
 	}
 }
 
-type backend struct {
-	got chan string
-}
-
-func (b *backend) NewSession(*smtp.Conn) (smtp.Session, error) { return &session{b: b}, nil }
-
-type session struct{ b *backend }
-
-func (s *session) Mail(string, *smtp.MailOptions) error { return nil }
-func (s *session) Rcpt(string, *smtp.RcptOptions) error { return nil }
-func (s *session) Data(r io.Reader) error {
-	b, err := io.ReadAll(r)
-	s.b.got <- string(b)
-	return err
-}
-func (s *session) Reset()        {}
-func (s *session) Logout() error { return nil }
-
-func serve(t *testing.T, b *backend) string {
-	t.Helper()
-	srv := smtp.NewServer(b)
-	srv.Domain = "localhost"
-	srv.AllowInsecureAuth = true
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { _ = srv.Close() })
-	return ln.Addr().String()
-}
-
 func TestSendMailThroughALocalRelay(t *testing.T) {
-	b := &backend{got: make(chan string, 1)}
-	addr := serve(t, b)
-	s, err := ParseURL("smtp://" + addr + "?from=floh@example.test&tls=none")
+	sink := smtptest.Start(t)
+	s, err := ParseURL("smtp://" + sink.Addr + "?from=floh@example.test&tls=none")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := s.SendMail(context.Background(), []string{"admin@example.test"}, "Corp AD is down", "Two checks failed."); err != nil {
 		t.Fatal(err)
 	}
-	msg := <-b.got
-	if !strings.Contains(msg, "Subject: Corp AD is down") || !strings.Contains(msg, "Two checks failed.") {
-		t.Fatalf("message: %s", msg)
+	msg := sink.Wait(t, 1, 10*time.Second)[0]
+	if msg.Envelope.GetHeader("Subject") != "Corp AD is down" || !strings.Contains(msg.Envelope.Text, "Two checks failed.") ||
+		len(msg.To) != 1 || msg.To[0] != "admin@example.test" {
+		t.Fatalf("message: %+v", msg)
 	}
 	if err := s.SendMail(context.Background(), []string{"not an address"}, "s", "b"); err == nil {
 		t.Fatal("a bad recipient must fail before anything is sent")
@@ -93,16 +60,13 @@ func TestSendMailThroughALocalRelay(t *testing.T) {
 
 // By default credentials never go over a connection without STARTTLS.
 func TestSendMailRequiresSTARTTLSByDefault(t *testing.T) {
-	b := &backend{got: make(chan string, 1)}
-	addr := serve(t, b)
-	s, _ := ParseURL("smtp://bot:secret@" + addr + "?from=floh@example.test")
+	sink := smtptest.Start(t)
+	s, _ := ParseURL("smtp://bot:secret@" + sink.Addr + "?from=floh@example.test")
 	err := s.SendMail(context.Background(), []string{"admin@example.test"}, "s", "b")
 	if err == nil || !strings.Contains(strings.ToLower(err.Error()), "tls") {
 		t.Fatalf("want a STARTTLS failure, got %v", err)
 	}
-	select {
-	case <-b.got:
-		t.Fatal("a message was sent without TLS")
-	default:
+	if n := len(sink.Messages()); n != 0 {
+		t.Fatalf("%d message(s) sent without TLS", n)
 	}
 }

@@ -117,32 +117,48 @@ func firstEnv(names ...string) string {
 // New returns a fresh migrated database for t, dropped when t ends.
 func New(t testing.TB) *db.DB {
 	t.Helper()
+	name := createDatabase(t, "floh_test", template)
+	d, err := db.Open(context.Background(), adminURL(name))
+	if err != nil {
+		t.Fatalf("open test database: %v", err)
+	}
+	t.Cleanup(d.Close)
+	return d
+}
+
+// NewEmpty creates an empty database (no migrations) for t and returns its URL, for tests of
+// migration handling.
+func NewEmpty(t testing.TB) string {
+	t.Helper()
+	return adminURL(createDatabase(t, "floh_empty", ""))
+}
+
+// createDatabase creates a database, from a template when one is named, and drops it when t
+// ends (after cleanups registered later, such as closing its pool).
+func createDatabase(t testing.TB, prefix, from string) string {
+	t.Helper()
 	setupOnce.Do(func() { setupErr = setup() })
 	if setupErr != nil {
 		t.Fatalf("test database: %v", setupErr)
 	}
 	ctx := context.Background()
-	name := fmt.Sprintf("floh_test_%d_%d", os.Getpid(), counter.Add(1))
+	name := fmt.Sprintf("%s_%d_%d", prefix, os.Getpid(), counter.Add(1))
 	admin, err := pgx.Connect(ctx, adminURL("postgres"))
 	if err != nil {
 		t.Fatalf("connect to test server: %v", err)
 	}
-	createMu.Lock()
-	_, err = admin.Exec(ctx, "CREATE DATABASE "+name+" TEMPLATE "+template)
-	createMu.Unlock()
-	admin.Close(ctx)
-	if err != nil {
+	defer admin.Close(ctx)
+	stmt := "CREATE DATABASE " + name
+	if from != "" {
+		stmt += " TEMPLATE " + from
+		createMu.Lock()
+		defer createMu.Unlock()
+	}
+	if _, err := admin.Exec(ctx, stmt); err != nil {
 		t.Fatalf("create test database: %v", err)
 	}
-	d, err := db.Open(ctx, adminURL(name))
-	if err != nil {
-		t.Fatalf("open test database: %v", err)
-	}
-	t.Cleanup(func() {
-		d.Close()
-		dropDatabase(name)
-	})
-	return d
+	t.Cleanup(func() { dropDatabase(name) })
+	return name
 }
 
 func dropDatabase(name string) {
@@ -178,26 +194,4 @@ func User(t testing.TB, d *db.DB, email string, roles ...string) *db.User {
 		t.Fatalf("set roles of %s: %v", email, err)
 	}
 	return u
-}
-
-// NewEmpty creates an empty database (no migrations) for t and returns its URL, for tests of
-// migration handling.
-func NewEmpty(t testing.TB) string {
-	t.Helper()
-	setupOnce.Do(func() { setupErr = setup() })
-	if setupErr != nil {
-		t.Fatalf("test database: %v", setupErr)
-	}
-	ctx := context.Background()
-	name := fmt.Sprintf("floh_empty_%d_%d", os.Getpid(), counter.Add(1))
-	admin, err := pgx.Connect(ctx, adminURL("postgres"))
-	if err != nil {
-		t.Fatalf("connect to test server: %v", err)
-	}
-	defer admin.Close(ctx)
-	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatalf("create empty database: %v", err)
-	}
-	t.Cleanup(func() { dropDatabase(name) })
-	return adminURL(name)
 }
