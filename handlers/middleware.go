@@ -259,7 +259,7 @@ func (s *Server) guard(rt route) http.Handler {
 				return errUnauthenticated
 			}
 			if rt.perm != "" && !p.Can(rt.perm) {
-				return &permissionError{perm: rt.perm}
+				return &permissionError{perm: rt.perm, token: viaBearer(r)}
 			}
 		}
 		return rt.h(w, r)

@@ -30,9 +30,15 @@ type badRequest struct{ msg string }
 func (e *badRequest) Error() string { return e.msg }
 
 // permissionError is a missing permission (403).
-type permissionError struct{ perm engine.Permission }
+type permissionError struct {
+	perm  engine.Permission
+	token bool // the request used an API token, whose grants may be narrower than the roles
+}
 
 func (e *permissionError) Error() string {
+	if e.token {
+		return "this needs the " + string(e.perm) + " permission, which this API token does not carry"
+	}
 	return "this needs the " + string(e.perm) + " permission, which your roles do not grant"
 }
 

@@ -23,7 +23,7 @@ func (s *Server) listTokensAPI(w http.ResponseWriter, r *http.Request) error {
 			return engine.Invalid("userId", "must be a user id (UUID)")
 		}
 		if id != owner && !p.Can(engine.PermUserManage) {
-			return &permissionError{perm: engine.PermUserManage}
+			return &permissionError{perm: engine.PermUserManage, token: viaBearer(r)}
 		}
 		owner = id
 	}
