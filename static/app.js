@@ -33,6 +33,77 @@
     }
   }
 
+  // Session expiry warning: GET /api/auth/session does not count as activity, so polling it
+  // tells how long the session has left without keeping an idle session alive.
+  var warnBefore = 10 * 60;
+
+  function pollSession() {
+    var box = document.getElementById("session-warning");
+    if (!box) {
+      return;
+    }
+    fetch("/api/auth/session", { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then(function (resp) {
+        if (resp.status === 401) {
+          return { ended: true };
+        }
+        return resp.ok ? resp.json() : null;
+      })
+      .then(function (info) {
+        if (info) {
+          showSession(box, info);
+        }
+      })
+      .catch(function () {});
+  }
+
+  function minutes(seconds) {
+    var m = Math.max(1, Math.ceil(seconds / 60));
+    return m === 1 ? "1 minute" : m + " minutes";
+  }
+
+  function showSession(box, info) {
+    var text = document.getElementById("session-warning-text");
+    var extend = document.getElementById("session-extend");
+    var login = document.getElementById("session-login");
+    login.href = "/api/auth/login?returnTo=" + encodeURIComponent(location.pathname + location.search);
+    if (info.ended) {
+      text.textContent = "Your session has ended. Sign in again before you save anything on this page.";
+      extend.hidden = true;
+      login.hidden = false;
+      box.hidden = false;
+    } else if (info.remainingSessionLifetime <= warnBefore) {
+      text.textContent = "Your session reaches its 24-hour limit in " + minutes(info.remainingSessionLifetime) +
+        ". Save your work, then sign in again.";
+      extend.hidden = true;
+      login.hidden = false;
+      box.hidden = false;
+    } else if (info.remainingIdleLifetime <= warnBefore) {
+      text.textContent = "You will be signed out in " + minutes(info.remainingIdleLifetime) + " because of inactivity.";
+      extend.hidden = false;
+      login.hidden = true;
+      box.hidden = false;
+    } else {
+      box.hidden = true;
+    }
+  }
+
+  document.addEventListener("click", function (evt) {
+    if (!evt.target.closest("#session-extend")) {
+      return;
+    }
+    fetch("/api/auth/session/extend", { method: "POST", credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then(function (resp) { return resp.ok ? resp.json() : { ended: true }; })
+      .then(function (info) { showSession(document.getElementById("session-warning"), info); });
+  });
+
+  document.addEventListener("DOMContentLoaded", function () {
+    if (document.getElementById("session-warning")) {
+      pollSession();
+      setInterval(pollSession, 60 * 1000);
+    }
+  });
+
   // Buttons marked data-copy copy the text of the element they name (a token shown once).
   document.addEventListener("click", function (evt) {
     var btn = evt.target.closest("[data-copy]");
