@@ -200,12 +200,6 @@ func (s *Server) sessionPrincipal(r *http.Request) (*engine.Principal, error) {
 	if u.Deleted() || !u.Active {
 		return nil, s.sessions.Destroy(ctx)
 	}
-	// Background polls (the session's remaining time, the header's unread count) must not
-	// count as activity, or an open tab would keep an idle session alive until its absolute
-	// limit.
-	if !(r.Method == http.MethodGet && (r.URL.Path == "/api/auth/session" || r.URL.Path == "/notifications/unread")) {
-		s.sessions.Put(ctx, sessSeen, now.Unix())
-	}
 	return engine.PrincipalFor(u, clientIP(r)), nil
 }
 
@@ -237,7 +231,10 @@ type route struct {
 	// public routes need no login; the others need a principal holding perm ("" = any).
 	public bool
 	perm   engine.Permission
-	h      handlerFunc
+	// passive routes are background polls (the session's remaining time, the unread count):
+	// they must not count as activity, or an open tab would keep an idle session alive.
+	passive bool
+	h       handlerFunc
 }
 
 type handlerFunc func(w http.ResponseWriter, r *http.Request) error
@@ -250,17 +247,21 @@ func (s *Server) handlerFunc(h handlerFunc) http.Handler {
 	})
 }
 
-// guard checks a route's permission before its handler runs.
+// guard checks a route's permission before its handler runs, and records the request as
+// session activity unless the route is passive.
 func (s *Server) guard(rt route) http.Handler {
 	return s.handlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		p := principalFrom(r)
 		if !rt.public {
-			p := principalFrom(r)
 			if p == nil {
 				return errUnauthenticated
 			}
 			if rt.perm != "" && !p.Can(rt.perm) {
 				return &permissionError{perm: rt.perm, token: viaBearer(r)}
 			}
+		}
+		if p != nil && !viaBearer(r) && !rt.passive {
+			s.sessions.Put(r.Context(), sessSeen, s.engine.Clock().Now().Unix())
 		}
 		return rt.h(w, r)
 	})

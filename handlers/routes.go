@@ -31,7 +31,7 @@ func (s *Server) routes() []route {
 		// The signed-in user: session, profile, API tokens.
 		{method: "POST", pattern: "/api/auth/logout", perm: anySignedIn, h: s.logoutAPI},
 		{method: "GET", pattern: "/api/auth/me", perm: anySignedIn, h: s.me},
-		{method: "GET", pattern: "/api/auth/session", perm: anySignedIn, h: s.sessionInfo},
+		{method: "GET", pattern: "/api/auth/session", perm: anySignedIn, passive: true, h: s.sessionInfo},
 		{method: "POST", pattern: "/api/auth/session/extend", perm: anySignedIn, h: s.extendSession},
 		{method: "GET", pattern: "/api/auth/tokens", perm: anySignedIn, h: s.listTokensAPI},
 		{method: "POST", pattern: "/api/auth/tokens", perm: anySignedIn, h: s.createTokenAPI},
@@ -47,7 +47,7 @@ func (s *Server) routes() []route {
 		{method: "POST", pattern: "/api/notifications/{id}/read", perm: anySignedIn, h: s.readNotificationAPI},
 		{method: "POST", pattern: "/api/notifications/read-all", perm: anySignedIn, h: s.readAllNotificationsAPI},
 		{method: "GET", pattern: "/notifications", perm: anySignedIn, h: s.listNotifications},
-		{method: "GET", pattern: "/notifications/unread", perm: anySignedIn, h: s.unreadLink},
+		{method: "GET", pattern: "/notifications/unread", perm: anySignedIn, passive: true, h: s.unreadLink},
 		{method: "POST", pattern: "/notifications/{id}/read", perm: anySignedIn, h: s.readNotification},
 		{method: "POST", pattern: "/notifications/read-all", perm: anySignedIn, h: s.readAllNotifications},
 

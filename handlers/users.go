@@ -131,7 +131,7 @@ func (s *Server) setRolesAPI(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, http.StatusOK, u)
 }
 
-// liveUser loads a user for a read endpoint; deleted users are still readable.
+// userForPath loads the user named by the path; deleted users are still readable.
 func (s *Server) userForPath(r *http.Request) (*db.User, error) {
 	id, err := pathID(r, "id")
 	if err != nil {
