@@ -57,6 +57,9 @@ func jsonError(err error) error {
 		return engine.Invalid(field, "must be %s", jsonKind(typ.Type.Kind().String()))
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		if name == "" {
+			return &badRequest{"the JSON object has a key with an empty name"}
+		}
 		return engine.Invalid(name, "is not a known field")
 	default:
 		return &badRequest{"malformed JSON: " + err.Error()}
