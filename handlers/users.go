@@ -182,7 +182,7 @@ func (s *Server) listIdentitiesAPI(w http.ResponseWriter, r *http.Request) error
 
 // Pages.
 
-func (s *Server) userStatus(u *db.User) views.Badge {
+func userStatus(u *db.User) views.Badge {
 	switch {
 	case u.Deleted():
 		return views.Badge{Label: "deleted", Tone: "bad"}
@@ -218,7 +218,7 @@ func (s *Server) listUsers(w http.ResponseWriter, r *http.Request) error {
 		u := &users[i]
 		p.Rows = append(p.Rows, views.UserRow{
 			ID: u.ID.String(), Email: u.Email, DisplayName: u.DisplayName, Roles: u.Roles,
-			Status: s.userStatus(u), Confirmed: confirmedBadge(u), Created: s.whenT(u.CreatedAt),
+			Status: userStatus(u), Confirmed: confirmedBadge(u), Created: s.whenT(u.CreatedAt),
 		})
 	}
 	p.Pager = views.Pager{Page: f.Page.Page, PageSize: f.Page.PageSize, Total: total, Href: func(n int) string {
@@ -272,7 +272,7 @@ func (s *Server) renderUser(w http.ResponseWriter, r *http.Request, status int, 
 		User: views.UserDetail{
 			ID: u.ID.String(), Email: u.Email, DisplayName: u.DisplayName, Iss: u.Iss, Sub: u.Sub,
 			UpstreamIssuer: deref(u.UpstreamIssuer), UpstreamID: deref(u.UpstreamID),
-			Status: s.userStatus(u), Confirmed: confirmedBadge(u), Deleted: u.Deleted(), Active: u.Active,
+			Status: userStatus(u), Confirmed: confirmedBadge(u), Deleted: u.Deleted(), Active: u.Active,
 			Created: s.whenT(u.CreatedAt), Updated: s.whenT(u.UpdatedAt), DeletedAt: s.when(u.DeletedAt),
 		},
 	}

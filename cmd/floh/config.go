@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -110,7 +111,8 @@ func loadConfig(getenv func(string) string) (*config, error) {
 	}
 	if c.Production {
 		for _, name := range []string{"OIDC_ISSUER", "OIDC_CLIENT_ID", "OIDC_CLIENT_SECRET"} {
-			if getenv(name) == "" && !containsPrefix(problems, name) {
+			named := slices.ContainsFunc(problems, func(p string) bool { return strings.HasPrefix(p, name) })
+			if getenv(name) == "" && !named {
 				problems = append(problems, name+" is required in production")
 			}
 		}
@@ -122,15 +124,6 @@ func loadConfig(getenv func(string) string) (*config, error) {
 		return nil, errors.New("configuration is not usable:\n  - " + strings.Join(problems, "\n  - "))
 	}
 	return c, nil
-}
-
-func containsPrefix(list []string, prefix string) bool {
-	for _, s := range list {
-		if strings.HasPrefix(s, prefix) {
-			return true
-		}
-	}
-	return false
 }
 
 func orDefault(v, def string) string {
