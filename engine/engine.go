@@ -20,6 +20,7 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/uptrace/bun"
 
+	"floh/connectors"
 	"floh/db"
 )
 
@@ -36,7 +37,20 @@ type Options struct {
 	Logger  *slog.Logger    // nil: slog.Default()
 	BaseURL string          // absolute URL of the app, for links in emails
 	Mailer  Mailer          // nil: notifications are in-app only
+
+	// Connectors are the connector types this server offers.
+	Connectors *connectors.Registry
+	// SecretKey seals connector secrets (32 bytes); SecretKeyPrevious, during a key rotation,
+	// still opens what the old key sealed.
+	SecretKey, SecretKeyPrevious []byte
+	// MockConnectors puts every connector in mock mode (system level; a call's useMock wins).
+	MockConnectors bool
+	// HealthInterval is how often enabled connectors are tested; 0 means DefaultHealthInterval.
+	HealthInterval time.Duration
 }
+
+// DefaultHealthInterval is how often connectors are tested unless configured otherwise.
+const DefaultHealthInterval = 5 * time.Minute
 
 // Engine is the domain service shared by handlers, the CLI and background work.
 type Engine struct {
@@ -45,6 +59,11 @@ type Engine struct {
 	log     *slog.Logger
 	baseURL string
 	mailer  Mailer
+
+	registry       *connectors.Registry
+	secrets        *secretBox
+	mockAll        bool
+	healthInterval time.Duration
 
 	workers *river.Workers
 	// jobs inserts River jobs inside the transaction of the state change that causes them.
@@ -62,6 +81,20 @@ func New(opts Options) (*Engine, error) {
 		log:     opts.Logger,
 		baseURL: opts.BaseURL,
 		mailer:  opts.Mailer,
+
+		registry:       opts.Connectors,
+		mockAll:        opts.MockConnectors,
+		healthInterval: opts.HealthInterval,
+	}
+	if e.registry == nil {
+		return nil, errors.New("engine: no connector registry")
+	}
+	if e.healthInterval <= 0 {
+		e.healthInterval = DefaultHealthInterval
+	}
+	var err error
+	if e.secrets, err = newSecretBox(opts.SecretKey, opts.SecretKeyPrevious); err != nil {
+		return nil, fmt.Errorf("engine: %w", err)
 	}
 	if e.clock == nil {
 		e.clock = clockwork.NewRealClock()
@@ -114,6 +147,14 @@ func (e *Engine) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("schedule housekeeping: %w", err)
 	}
+	_, err = sched.NewJob(gocron.DurationJob(e.healthInterval), gocron.NewTask(func() {
+		if _, err := e.CheckConnectorHealth(context.WithoutCancel(ctx)); err != nil {
+			e.log.Error("connector health check", "error", err)
+		}
+	}), gocron.WithSingletonMode(gocron.LimitModeReschedule))
+	if err != nil {
+		return fmt.Errorf("schedule connector health checks: %w", err)
+	}
 	sched.Start()
 	e.sched = sched
 	return nil
@@ -137,6 +178,9 @@ func (e *Engine) housekeeping(ctx context.Context) {
 	}
 	if _, err := db.PurgeOIDCStates(ctx, e.db.Bun, e.now()); err != nil {
 		e.log.Error("purge oidc states", "error", err)
+	}
+	if _, err := db.PurgeExecutions(ctx, e.db.Bun, e.now().Add(-executionRetention)); err != nil {
+		e.log.Error("purge connector executions", "error", err)
 	}
 }
 

@@ -30,7 +30,8 @@ func setup(t testing.TB, opts ...func(*engine.Options)) *fixture {
 	t.Helper()
 	d := dbtest.New(t)
 	clock := clockwork.NewFakeClockAt(t0)
-	o := engine.Options{DB: d, Clock: clock, BaseURL: "https://floh.example.test"}
+	o := engine.Options{DB: d, Clock: clock, BaseURL: "https://floh.example.test",
+		Connectors: testRegistry(t), SecretKey: randomKey(t)}
 	for _, f := range opts {
 		f(&o)
 	}

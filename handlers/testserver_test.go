@@ -23,6 +23,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jonboulle/clockwork"
 
+	"floh/connectors/builtin"
 	"floh/db"
 	"floh/db/dbtest"
 	"floh/engine"
@@ -118,7 +119,14 @@ func newTestServer(t *testing.T, opts ...serverOption) *testServer {
 		t.Fatal(err)
 	}
 	clock := clockwork.NewFakeClockAt(t0)
-	eng, err := engine.New(engine.Options{DB: d, Clock: clock, BaseURL: base, Logger: logger})
+	reg, err := builtin.Registry()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var secretKey [32]byte
+	_, _ = rand.Read(secretKey[:])
+	eng, err := engine.New(engine.Options{DB: d, Clock: clock, BaseURL: base, Logger: logger,
+		Connectors: reg, SecretKey: secretKey[:]})
 	if err != nil {
 		t.Fatal(err)
 	}

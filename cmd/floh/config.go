@@ -16,6 +16,13 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
+
+	"log/slog"
+
+	"floh/connectors/builtin"
+	"floh/db"
+	"floh/engine"
 )
 
 // config is the process configuration, read from the environment (README: Configuration).
@@ -37,6 +44,12 @@ type config struct {
 	EncryptionKeySource string
 
 	SMTPURL string
+
+	// MockConnectors puts every connector in mock mode (FLOH_MOCK_CONNECTORS=true), e.g. for a
+	// staging copy that must never touch real directories.
+	MockConnectors bool
+	// HealthInterval is how often enabled connectors are tested (FLOH_HEALTH_INTERVAL).
+	HealthInterval time.Duration
 }
 
 // devOIDC reports whether the built-in development provider serves logins.
@@ -97,6 +110,21 @@ func loadConfig(getenv func(string) string) (*config, error) {
 		if c.EncryptionKeyPrevious, err = parseKey(key); err != nil {
 			problems = append(problems, "FLOH_ENCRYPTION_KEY_PREVIOUS "+err.Error())
 		}
+	}
+	switch v := getenv("FLOH_MOCK_CONNECTORS"); v {
+	case "", "false":
+	case "true":
+		c.MockConnectors = true
+	default:
+		problems = append(problems, fmt.Sprintf("FLOH_MOCK_CONNECTORS must be true or false, not %q", v))
+	}
+	c.HealthInterval = engine.DefaultHealthInterval
+	if v := getenv("FLOH_HEALTH_INTERVAL"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 10*time.Second || d > 24*time.Hour {
+			problems = append(problems, fmt.Sprintf("FLOH_HEALTH_INTERVAL must be a duration between 10s and 24h such as 5m, not %q", v))
+		}
+		c.HealthInterval = d
 	}
 	if c.OIDCIssuer != "" {
 		if u, err := url.Parse(c.OIDCIssuer); err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
@@ -254,4 +282,22 @@ func (c *config) devSigningKey() (*rsa.PrivateKey, error) {
 		return nil, errors.New("development signing key is not an RSA key")
 	}
 	return rk, nil
+}
+
+// engineOptions is the engine configuration shared by serve and the CLI commands. Connector
+// secrets get their own key derived from the encryption key.
+func (c *config) engineOptions(d *db.DB, log *slog.Logger) (engine.Options, error) {
+	reg, err := builtin.Registry()
+	if err != nil {
+		return engine.Options{}, err
+	}
+	o := engine.Options{
+		DB: d, Logger: log, BaseURL: c.BaseURL.String(), Connectors: reg,
+		SecretKey:      deriveKey(c.EncryptionKey, "connector secrets", 32),
+		MockConnectors: c.MockConnectors, HealthInterval: c.HealthInterval,
+	}
+	if c.EncryptionKeyPrevious != nil {
+		o.SecretKeyPrevious = deriveKey(c.EncryptionKeyPrevious, "connector secrets", 32)
+	}
+	return o, nil
 }

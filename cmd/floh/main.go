@@ -115,6 +115,9 @@ func withEngine(ctx context.Context, getenv func(string) string, log *slog.Logge
 	if err != nil {
 		return err
 	}
+	if err := cfg.resolveKeys(); err != nil {
+		return err
+	}
 	d, err := openDatabase(ctx, cfg, false, log)
 	if err != nil {
 		return err
@@ -123,7 +126,11 @@ func withEngine(ctx context.Context, getenv func(string) string, log *slog.Logge
 	if err := d.prepareSchema(ctx, false, log); err != nil {
 		return err
 	}
-	eng, err := engine.New(engine.Options{DB: d.DB, Logger: log, BaseURL: cfg.BaseURL.String()})
+	opts, err := cfg.engineOptions(d.DB, log)
+	if err != nil {
+		return err
+	}
+	eng, err := engine.New(opts)
 	if err != nil {
 		return err
 	}

@@ -47,7 +47,12 @@ func serve(ctx context.Context, cfg *config, migrate bool, log *slog.Logger, std
 	if err := d.prepareSchema(ctx, migrate, log); err != nil {
 		return err
 	}
-	eng, err := engine.New(engine.Options{DB: d.DB, Logger: log, BaseURL: cfg.BaseURL.String(), Mailer: mailer})
+	opts, err := cfg.engineOptions(d.DB, log)
+	if err != nil {
+		return err
+	}
+	opts.Mailer = mailer
+	eng, err := engine.New(opts)
 	if err != nil {
 		return err
 	}
@@ -156,6 +161,8 @@ func settingsRows(cfg *config, issuer, smtp string, embedded bool) []handlers.Se
 		{Name: "OIDC_ISSUER", Value: oidc},
 		{Name: "FLOH_ENCRYPTION_KEY", Value: "from " + cfg.EncryptionKeySource, Help: rotation},
 		{Name: "SMTP_URL", Value: smtp},
+		{Name: "FLOH_MOCK_CONNECTORS", Value: mockSetting(cfg.MockConnectors), Help: "Mock mode at system level: a connector call answers from mock data unless the call says otherwise."},
+		{Name: "FLOH_HEALTH_INTERVAL", Value: cfg.HealthInterval.String(), Help: "How often enabled connectors are tested; two failures in a row mark one down."},
 		{Name: "Session", Value: "idle timeout 8 h, absolute 24 h (cookie floh_sid)"},
 	}
 }
@@ -169,4 +176,11 @@ func announce(w io.Writer, cfg *config) {
 		}
 	}
 	fmt.Fprintln(w, "Press Ctrl+C to stop.")
+}
+
+func mockSetting(on bool) string {
+	if on {
+		return "on: no connector contacts its target"
+	}
+	return "off"
 }
