@@ -200,7 +200,7 @@ func (e *Engine) applyConnectorInput(c *db.Connector, in ConnectorInput, stored 
 	if c.MockData, err = json.Marshal(mockData); err != nil {
 		return nil, fmt.Errorf("marshal mock data: %w", err)
 	}
-	c.SecretFields = slices.Sorted(maps.Keys(secrets))
+	c.SecretFields = append([]string{}, slices.Sorted(maps.Keys(secrets))...)
 	c.Secrets, c.SecretsKeyID = nil, nil
 	if len(secrets) > 0 {
 		plain, err := json.Marshal(secrets)
@@ -283,10 +283,11 @@ func (e *Engine) openSecrets(c *db.Connector) (map[string]any, error) {
 }
 
 // DeleteConnector soft-deletes an instance; it can be restored.
-func (e *Engine) DeleteConnector(ctx context.Context, a Actor, id uuid.UUID) error {
-	return e.inTx(ctx, func(tx bun.Tx) error {
-		c, err := db.FindConnectorForUpdate(ctx, tx, id)
-		if err != nil {
+func (e *Engine) DeleteConnector(ctx context.Context, a Actor, id uuid.UUID) (*db.Connector, error) {
+	var c *db.Connector
+	err := e.inTx(ctx, func(tx bun.Tx) error {
+		var err error
+		if c, err = db.FindConnectorForUpdate(ctx, tx, id); err != nil {
 			return err
 		}
 		if c.Deleted() {
@@ -300,6 +301,10 @@ func (e *Engine) DeleteConnector(ctx context.Context, a Actor, id uuid.UUID) err
 		}
 		return e.audit(ctx, tx, a, "connector", c.ID.String(), "connector.deleted", before, nil)
 	})
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
 }
 
 // RestoreConnector undoes a soft delete, unless another live connector took its name.

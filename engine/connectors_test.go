@@ -194,7 +194,7 @@ func TestConnectorNamesDeleteRestore(t *testing.T) {
 	}
 	_, err = f.eng.CreateConnector(f.ctx, f.actor(), probeInput("corp ad", "probe://b"))
 	wantValidation(t, err, "name")
-	if err := f.eng.DeleteConnector(f.ctx, f.actor(), a.ID); err != nil {
+	if _, err := f.eng.DeleteConnector(f.ctx, f.actor(), a.ID); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := f.eng.CreateConnector(f.ctx, f.actor(), probeInput("Corp AD", "probe://b")); err != nil {

@@ -17,6 +17,8 @@ func (s *Server) routes() []route {
 		auditRead    = engine.PermAuditRead
 		eventRead    = engine.PermEventRead
 		settings     = engine.PermSettingsManage
+		connRead     = engine.PermConnectorRead
+		connManage   = engine.PermConnectorManage
 		anySignedIn  = engine.Permission("")
 		publicAccess = true
 	)
@@ -74,6 +76,20 @@ func (s *Server) routes() []route {
 		{method: "POST", pattern: "/users/{id}/delete", perm: userManage, h: s.deleteUser},
 		{method: "POST", pattern: "/users/{id}/restore", perm: userManage, h: s.restoreUser},
 		{method: "POST", pattern: "/users/{id}/tokens/{tokenId}/revoke", perm: userManage, h: s.revokeUserToken},
+
+		// Connectors. Test and execute contact the target, so they need manage; rotating the
+		// encryption key of every connector's secrets is an operator's job.
+		{method: "GET", pattern: "/api/connector-types", perm: connRead, h: s.listConnectorTypesAPI},
+		{method: "GET", pattern: "/api/connectors", perm: connRead, h: s.listConnectorsAPI},
+		{method: "POST", pattern: "/api/connectors", perm: connManage, h: s.createConnectorAPI},
+		{method: "POST", pattern: "/api/connectors/rotate-keys", perm: settings, h: s.rotateKeysAPI},
+		{method: "GET", pattern: "/api/connectors/{id}", perm: connRead, h: s.showConnectorAPI},
+		{method: "PUT", pattern: "/api/connectors/{id}", perm: connManage, h: s.updateConnectorAPI},
+		{method: "DELETE", pattern: "/api/connectors/{id}", perm: connManage, h: s.deleteConnectorAPI},
+		{method: "POST", pattern: "/api/connectors/{id}/restore", perm: connManage, h: s.restoreConnectorAPI},
+		{method: "POST", pattern: "/api/connectors/{id}/test", perm: connManage, h: s.testConnectorAPI},
+		{method: "POST", pattern: "/api/connectors/{id}/execute", perm: connManage, h: s.executeConnectorAPI},
+		{method: "GET", pattern: "/api/connectors/{id}/executions", perm: connRead, h: s.listExecutionsAPI},
 
 		// Audit, events, incidents.
 		{method: "GET", pattern: "/api/audit", perm: auditRead, h: s.listAuditAPI},

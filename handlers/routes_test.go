@@ -16,7 +16,7 @@ import (
 
 // sweepIDs are real ids for the path parameters of the route table.
 type sweepIDs struct {
-	user, token, notification, incident string
+	user, token, notification, incident, connector string
 }
 
 func (ids sweepIDs) fill(t *testing.T, pattern string) string {
@@ -32,6 +32,8 @@ func (ids sweepIDs) fill(t *testing.T, pattern string) string {
 		id = ids.notification
 	case strings.HasPrefix(path, "/api/incidents/"), strings.HasPrefix(path, "/incidents/"):
 		id = ids.incident
+	case strings.HasPrefix(path, "/api/connectors/"), strings.HasPrefix(path, "/connectors/"):
+		id = ids.connector
 	}
 	path = strings.ReplaceAll(path, "{id}", id)
 	path = strings.ReplaceAll(path, "{tokenId}", ids.token)
@@ -61,6 +63,9 @@ var sweepBodies = map[string]any{
 	"POST /profile/tokens/{id}/revoke":         url.Values{},
 	"POST /users/{id}/tokens/{tokenId}/revoke": url.Values{},
 	"POST /logout":                             url.Values{},
+	"POST /api/connectors":                     map[string]any{"name": "Sweep", "type": "delay"},
+	"PUT /api/connectors/{id}":                 map[string]any{"name": "Sweep target", "type": "delay"},
+	"POST /api/connectors/{id}/execute":        map[string]any{"command": "wait", "params": map[string]any{"duration": "0s"}},
 }
 
 func TestEveryRouteChecksItsPermissionForEveryRole(t *testing.T) {
@@ -96,7 +101,12 @@ func TestEveryRouteChecksItsPermissionForEveryRole(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ids := sweepIDs{user: target.ID.String(), token: tok.ID.String(), notification: notes[0].ID.String(), incident: inc.ID.String()}
+	conn, err := ts.Engine.CreateConnector(ctx, actor, engine.ConnectorInput{Name: "Sweep target", Type: "delay"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := sweepIDs{user: target.ID.String(), token: tok.ID.String(), notification: notes[0].ID.String(),
+		incident: inc.ID.String(), connector: conn.ID.String()}
 
 	type role struct {
 		name, subject string

@@ -2,9 +2,12 @@
 // wizard shows them.
 package builtin
 
-import "floh/connectors"
+import (
+	"floh/connectors"
+	"floh/connectors/delay"
+)
 
 // Registry returns a registry of every built-in connector type.
 func Registry() (*connectors.Registry, error) {
-	return connectors.NewRegistry()
+	return connectors.NewRegistry(delay.Type)
 }
