@@ -399,8 +399,20 @@ var routePermissions = map[string]string{
 	"GET /events":             "event:read",
 	"GET /api/incidents":      "event:read",
 	"GET /api/incidents/{id}": "event:read",
-	"GET /incidents":          "event:read",
-	"GET /incidents/{id}":     "event:read",
+
+	"GET /api/connector-types":            "connector:read",
+	"GET /api/connectors":                 "connector:read",
+	"POST /api/connectors":                "connector:manage",
+	"POST /api/connectors/rotate-keys":    "settings:manage",
+	"GET /api/connectors/{id}":            "connector:read",
+	"PUT /api/connectors/{id}":            "connector:manage",
+	"DELETE /api/connectors/{id}":         "connector:manage",
+	"POST /api/connectors/{id}/restore":   "connector:manage",
+	"POST /api/connectors/{id}/test":      "connector:manage",
+	"POST /api/connectors/{id}/execute":   "connector:manage",
+	"GET /api/connectors/{id}/executions": "connector:read",
+	"GET /incidents":                      "event:read",
+	"GET /incidents/{id}":                 "event:read",
 
 	"GET /settings": "settings:manage",
 }
