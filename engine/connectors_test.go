@@ -8,9 +8,11 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"floh/connectors"
 	"floh/db"
+	"floh/db/dbtest"
 	"floh/engine"
 )
 
@@ -415,5 +417,29 @@ func TestConnectorHealth(t *testing.T) {
 	evs, _, err := db.ListEvents(f.ctx, f.db.Bun, db.EventFilter{SubType: "connector_health", Page: db.Page{Page: 1, PageSize: 10}})
 	if err != nil || len(evs) != 2 || evs[0].Action != "recovered" || evs[1].Action != "failed" {
 		t.Fatalf("events: %+v %v", evs, err)
+	}
+}
+
+func TestFormSecretsAreBoundToTheUserAndExpire(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	other := dbtest.User(t, f.db, "other@example.test", engine.RoleAdmin)
+	sealed := f.eng.SealFormSecrets(f.admin.ID, map[string]string{"bindPassword": "Adm1nPassw0rd!"})
+	if strings.Contains(sealed, "Adm1n") {
+		t.Fatal("sealed text shows the secret")
+	}
+	got, err := f.eng.OpenFormSecrets(f.admin.ID, sealed)
+	if err != nil || got["bindPassword"] != "Adm1nPassw0rd!" {
+		t.Fatalf("open: %v %v", got, err)
+	}
+	if _, err := f.eng.OpenFormSecrets(other.ID, sealed); err == nil {
+		t.Fatal("another user cannot open it")
+	}
+	if _, err := f.eng.OpenFormSecrets(f.admin.ID, sealed[:len(sealed)-4]+"AAAA"); err == nil {
+		t.Fatal("a tampered seal does not open")
+	}
+	f.clock.Advance(61 * time.Minute)
+	if _, err := f.eng.OpenFormSecrets(f.admin.ID, sealed); err == nil || !strings.Contains(err.Error(), "expired") {
+		t.Fatalf("it expires: %v", err)
 	}
 }

@@ -5,9 +5,15 @@ import (
 	"crypto/cipher"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
 )
 
 // secretBox seals connector secrets with AES-256-GCM. It holds the current key and, during a
@@ -83,4 +89,45 @@ func (b *secretBox) open(sealed []byte, keyID, id string) ([]byte, error) {
 		return plain, nil
 	}
 	return nil, errSecretKey
+}
+
+// formSecretsTTL bounds how long a sealed form value stays usable.
+const formSecretsTTL = time.Hour
+
+type formSecrets struct {
+	Sealed time.Time         `json:"sealed"`
+	Values map[string]string `json:"values"`
+}
+
+// SealFormSecrets seals secret values that a multi-step form (the connector wizard) must carry
+// from one step to the next, so the page holds only ciphertext: the values never appear in
+// HTML. The seal is bound to the user and expires after an hour.
+func (e *Engine) SealFormSecrets(userID uuid.UUID, values map[string]string) string {
+	plain, err := json.Marshal(formSecrets{Sealed: e.now(), Values: values})
+	if err != nil {
+		panic(err) // a map of strings always marshals
+	}
+	sealed, keyID := e.secrets.seal(plain, "form:"+userID.String())
+	return keyID + "." + base64.RawURLEncoding.EncodeToString(sealed)
+}
+
+// OpenFormSecrets opens what SealFormSecrets sealed for the same user.
+func (e *Engine) OpenFormSecrets(userID uuid.UUID, s string) (map[string]string, error) {
+	keyID, enc, ok := strings.Cut(s, ".")
+	sealed, err := base64.RawURLEncoding.DecodeString(enc)
+	if !ok || err != nil {
+		return nil, errors.New("the form's sealed secrets are malformed; enter them again")
+	}
+	plain, err := e.secrets.open(sealed, keyID, "form:"+userID.String())
+	if err != nil {
+		return nil, errors.New("the form's sealed secrets do not open; enter them again")
+	}
+	var fs formSecrets
+	if err := json.Unmarshal(plain, &fs); err != nil {
+		return nil, fmt.Errorf("form secrets: %w", err)
+	}
+	if e.clock.Since(fs.Sealed) > formSecretsTTL {
+		return nil, errors.New("the form expired after an hour; enter the secrets again")
+	}
+	return fs.Values, nil
 }
