@@ -4,10 +4,12 @@ package builtin
 
 import (
 	"floh/connectors"
+	"floh/connectors/authifi"
 	"floh/connectors/delay"
+	"floh/connectors/email"
 )
 
 // Registry returns a registry of every built-in connector type.
 func Registry() (*connectors.Registry, error) {
-	return connectors.NewRegistry(delay.Type)
+	return connectors.NewRegistry(authifi.Type, email.Type, delay.Type)
 }
