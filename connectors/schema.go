@@ -1,6 +1,7 @@
 package connectors
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"slices"
@@ -167,8 +168,17 @@ func coerce(f Field, v any) (any, string) {
 		}
 		return nil, "must be an object, not " + describe(v)
 	case KindArray:
-		if l, ok := v.([]any); ok {
+		switch l := v.(type) {
+		case []any:
 			return l, ""
+		case string:
+			// A template renders a list output as its JSON text: this is how a compensation
+			// passes one on ({{outputs.inverseOperations}}).
+			var items []any
+			if err := json.Unmarshal([]byte(l), &items); err != nil || items == nil {
+				return nil, "must be a list or its JSON text, not text that is not a JSON array"
+			}
+			return items, ""
 		}
 		return nil, "must be a list, not " + describe(v)
 	case KindDuration:
