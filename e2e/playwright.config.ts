@@ -4,6 +4,9 @@ import { defineConfig } from '@playwright/test';
 // downloads a browser here: `npx playwright install` is not part of any step.
 const port = Number(process.env.E2E_PORT ?? 18181);
 export const baseURL = `http://127.0.0.1:${port}`;
+// The LDAP fixture (fixtures/ldap) serves its slapd's connection details here.
+const ldapPort = Number(process.env.E2E_LDAP_PORT ?? port + 1);
+export const ldapFixtureURL = `http://127.0.0.1:${ldapPort}/`;
 
 export default defineConfig({
   testDir: './tests',
@@ -35,7 +38,7 @@ export default defineConfig({
     },
   },
   projects: [{ name: 'chromium', use: { browserName: 'chromium' } }],
-  webServer: {
+  webServer: [{
     // serve.sh starts ../bin/floh serve on a fresh data dir (initdb + migrations each run).
     command: './serve.sh',
     url: `${baseURL}/api/health`,
@@ -48,5 +51,14 @@ export default defineConfig({
     stderr: 'pipe',
     // Playwright's default is SIGKILL, which would leave the embedded PostgreSQL running.
     gracefulShutdown: { signal: 'SIGTERM', timeout: 30_000 },
-  },
+  }, {
+    // A throwaway OpenLDAP slapd with the account jdoe; SIGTERM stops it and removes its files.
+    command: `../bin/ldapfixture -addr 127.0.0.1:${ldapPort}`,
+    url: ldapFixtureURL,
+    timeout: 30_000,
+    reuseExistingServer: false,
+    stdout: 'pipe',
+    stderr: 'pipe',
+    gracefulShutdown: { signal: 'SIGTERM', timeout: 10_000 },
+  }],
 });
