@@ -349,3 +349,9 @@ func explain(err error, code, format string, args ...any) error {
 	}
 	return err
 }
+
+// hasCode reports whether err is a classified error with this code.
+func hasCode(err error, code string) bool {
+	var ce *connectors.Error
+	return errors.As(err, &ce) && ce.Code == code
+}

@@ -270,7 +270,7 @@ func (c *Connector) removeRoles(ctx context.Context, params map[string]any) (map
 		return nil, err
 	}
 	u, err := c.find(ctx, s)
-	if ce := (*connectors.Error)(nil); errors.As(err, &ce) && ce.Code == "USER_NOT_FOUND" {
+	if hasCode(err, "USER_NOT_FOUND") {
 		return map[string]any{"userId": "", "roles": []string{}, "userFound": false}, nil
 	}
 	if err != nil {
@@ -339,7 +339,7 @@ func (c *Connector) checkGroupMembership(ctx context.Context, params map[string]
 	r := request{method: http.MethodGet, path: "/groups/" + url.PathEscape(groupID) + "/members/" + url.PathEscape(u.ID),
 		what: "check Authifi user " + s.String() + " in group " + groupID}
 	err = c.call(ctx, r, nil)
-	if ce := (*connectors.Error)(nil); errors.As(err, &ce) && ce.Code == "NOT_A_MEMBER" {
+	if hasCode(err, "NOT_A_MEMBER") {
 		return map[string]any{"userId": u.ID, "groupId": groupID, "member": false}, nil
 	}
 	if err != nil {
@@ -362,7 +362,8 @@ func (c *Connector) setPassword(ctx context.Context, params map[string]any) (map
 	if err := c.call(ctx, r, nil); err != nil {
 		err = explain(err, "AUTHIFI_FEDERATED_NO_LOCAL_PASSWORD",
 			"user %s signs in through %s, so Authifi holds no password for them; set it at that identity provider", s.email, u.IdentityIssuer)
-		if ce := (*connectors.Error)(nil); errors.As(err, &ce) && ce.Code == "PASSWORD_POLICY" {
+		var ce *connectors.Error
+		if errors.As(err, &ce) && ce.Code == "PASSWORD_POLICY" {
 			ce.Field = "password"
 		}
 		return nil, err

@@ -32,7 +32,17 @@ var Type = &connectors.Type{
 	},
 	Commands: commands,
 	Validate: validate,
-	New:      func(cfg connectors.Config) (connectors.Connector, error) { return New(cfg, Options{}) },
+	New:      newConnector,
+}
+
+// newConnector is New with production's options, returning a nil interface on error rather
+// than one holding a nil *Connector.
+func newConnector(cfg connectors.Config) (connectors.Connector, error) {
+	c, err := New(cfg, Options{})
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
 }
 
 func validate(cfg connectors.Config) []connectors.FieldError {
