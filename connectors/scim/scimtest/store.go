@@ -93,7 +93,8 @@ func (h *handler) Create(_ *http.Request, attributes scim.ResourceAttributes) (s
 	h.store.mu.Lock()
 	defer h.store.mu.Unlock()
 	attrs := clone(map[string]any(attributes)).(map[string]any)
-	// password is write-only and never returned; this provider has no use for it.
+	// password is write-only and never returned (RFC 7643 §4.1.1); this provider has no use
+	// for it, so it keeps none.
 	delete(attrs, "password")
 	if err := h.check(attrs, ""); err != nil {
 		return scim.Resource{}, err
@@ -199,6 +200,7 @@ func (h *handler) Patch(_ *http.Request, id string, operations []scim.PatchOpera
 			return scim.Resource{}, err
 		}
 	}
+	delete(attrs, "password")
 	if err := h.check(attrs, id); err != nil {
 		return scim.Resource{}, err
 	}
