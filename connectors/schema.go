@@ -150,14 +150,25 @@ func coerce(f Field, v any) (any, string) {
 				}
 			}
 			return items, ""
+		case float64:
+			// A lone number for a list of codes ("expectStatus": 200) means a list of one.
+			if l == math.Trunc(l) {
+				return []string{strconv.FormatFloat(l, 'f', -1, 64)}, ""
+			}
 		case []any:
 			items := make([]string, len(l))
 			for i, e := range l {
-				s, ok := e.(string)
-				if !ok {
+				switch v := e.(type) {
+				case string:
+					items[i] = v
+				case float64:
+					if v != math.Trunc(v) {
+						return nil, fmt.Sprintf("must be a list of text values; item %d is %v", i+1, v)
+					}
+					items[i] = strconv.FormatFloat(v, 'f', -1, 64)
+				default:
 					return nil, fmt.Sprintf("must be a list of text values; item %d is %s", i+1, describe(e))
 				}
-				items[i] = s
 			}
 			return items, ""
 		}

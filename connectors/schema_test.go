@@ -43,9 +43,13 @@ func TestCheckParamsNormalises(t *testing.T) {
 	if _, ok := got["password"]; ok {
 		t.Error("an empty optional param is absent, not an empty string")
 	}
-	got, err = CheckParams(cmd, map[string]any{"username": "x", "pageSize": 50.0, "groups": []any{"g"}})
-	if err != nil || got["pageSize"] != 50 || got["groups"].([]string)[0] != "g" {
+	got, err = CheckParams(cmd, map[string]any{"username": "x", "pageSize": 50.0, "groups": []any{"g", 201.0}})
+	if err != nil || got["pageSize"] != 50 || strings.Join(got["groups"].([]string), "|") != "g|201" {
 		t.Fatalf("JSON values: %v %v", got, err)
+	}
+	got, err = CheckParams(cmd, map[string]any{"username": "x", "groups": 200.0})
+	if err != nil || strings.Join(got["groups"].([]string), "|") != "200" {
+		t.Fatalf("a lone number is a list of one: %v %v", got, err)
 	}
 }
 
@@ -60,7 +64,7 @@ func TestCheckParamsRejectsNamingTheField(t *testing.T) {
 		{map[string]any{"username": "x", "pageSize": "ten"}, "pageSize", `pageSize must be a whole number, not "ten"`},
 		{map[string]any{"username": "x", "pageSize": 1.5}, "pageSize", "pageSize must be a whole number, not 1.5"},
 		{map[string]any{"username": "x", "enabled": "yes"}, "enabled", `enabled must be true or false, not "yes"`},
-		{map[string]any{"username": "x", "groups": []any{"a", 1.0}}, "groups", "item 2 is a number"},
+		{map[string]any{"username": "x", "groups": []any{"a", true}}, "groups", "item 2 is true/false"},
 		{map[string]any{"username": "x", "attributes": "x"}, "attributes", "attributes must be an object"},
 		{map[string]any{"username": "x", "mode": "c"}, "mode", `mode must be one of a, b, not "c"`},
 		{map[string]any{"username": "x", "wait": "soon"}, "wait", "wait must be a duration"},

@@ -7,9 +7,10 @@ import (
 	"floh/connectors/authifi"
 	"floh/connectors/delay"
 	"floh/connectors/email"
+	"floh/connectors/httpreq"
 )
 
 // Registry returns a registry of every built-in connector type.
 func Registry() (*connectors.Registry, error) {
-	return connectors.NewRegistry(authifi.Type, email.Type, delay.Type)
+	return connectors.NewRegistry(authifi.Type, email.Type, httpreq.Type, delay.Type)
 }
