@@ -1,0 +1,275 @@
+package ldap
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	goldap "github.com/go-ldap/ldap/v3"
+
+	"floh/connectors"
+)
+
+// List streams users or groups with the RFC 2696 paging control: each page is requested,
+// turned into records, handed to yield and dropped before the next is requested, so memory
+// holds one page however large the directory.
+//
+// A page's NextCursor is the DN of its last entry. Paging cookies belong to the connection
+// that made them, so a cursor cannot be one: resuming re-runs the search and skips entries up
+// to and including that DN. The server's order is stable while the directory does not change;
+// if the cursor's entry is gone, the listing cannot resume and must start again.
+func (c *connector) List(ctx context.Context, resource string, opts connectors.ListOptions, yield func(connectors.Page) error) error {
+	base, baseField, filter, attrs, what := c.userBaseDN, "userBaseDN", c.userFilter, c.userAttributes(), "users"
+	if resource == connectors.ResourceGroup {
+		base, baseField, filter, attrs, what = c.groupBaseDN, "groupBaseDN", c.groupFilter, c.groupAttributes(), "groups"
+	} else if resource != connectors.ResourceUser {
+		return connectors.Errorf(connectors.InvalidInput, "UNKNOWN_RESOURCE", "the %s connector lists users and groups, not %q", c.f.directory, resource)
+	}
+	if opts.Filter != "" {
+		extra := strings.TrimSpace(opts.Filter)
+		if !strings.HasPrefix(extra, "(") {
+			extra = "(" + extra + ")"
+		}
+		if _, err := goldap.CompileFilter(extra); err != nil {
+			return &connectors.Error{Class: connectors.InvalidInput, Code: "INVALID_FILTER", Field: "filter",
+				Message: fmt.Sprintf("filter %q is not an LDAP filter such as (department=Sales): %v", opts.Filter, err)}
+		}
+		filter += extra
+	}
+	if !opts.Since.IsZero() {
+		filter += "(" + c.f.changedAttr + ">=" + escapeFilter(opts.Since.UTC().Format(c.f.timeLayout)) + ")"
+	}
+	filter = "(&" + filter + ")"
+	after, err := decodeCursor(opts.Cursor)
+	if err != nil {
+		return err
+	}
+	pageSize := opts.PageSize
+	if pageSize < 1 {
+		pageSize = c.pageSize
+	}
+
+	s, err := c.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	paging := goldap.NewControlPaging(uint32(pageSize))
+	req := goldap.NewSearchRequest(base, goldap.ScopeWholeSubtree, goldap.NeverDerefAliases, 0, 0, false, filter, attrs, []goldap.Control{paging})
+	for {
+		res, err := s.conn.Search(req)
+		if err != nil {
+			if hasCode(err, goldap.LDAPResultNoSuchObject) {
+				return s.baseFailed(err, baseField, base)
+			}
+			return s.fail(err, fmt.Sprintf("list %s under %s with filter %s", what, base, filter))
+		}
+		entries := res.Entries
+		if after != "" {
+			entries = nil
+			for i, e := range res.Entries {
+				if strings.EqualFold(e.DN, after) {
+					entries, after = res.Entries[i+1:], ""
+					break
+				}
+			}
+		}
+		var cookie []byte
+		if p, ok := goldap.FindControl(res.Controls, goldap.ControlTypePaging).(*goldap.ControlPaging); ok {
+			cookie = p.Cookie
+		}
+		last := len(cookie) == 0
+		if last && after != "" {
+			return &connectors.Error{Class: connectors.InvalidInput, Code: "STALE_CURSOR", Field: "cursor",
+				Message: fmt.Sprintf("the listing cannot resume after %s: that entry is no longer among the %s listed; start the listing again without a cursor", after, what)}
+		}
+		// A page that the cursor skipped entirely is not a page for the caller; the last page
+		// always is, even empty, so the caller sees the end.
+		if len(entries) > 0 || last {
+			page := connectors.Page{Records: make([]connectors.Record, 0, len(entries))}
+			for _, e := range entries {
+				r, err := s.record(resource, e)
+				if err != nil {
+					return err
+				}
+				page.Records = append(page.Records, r)
+			}
+			if !last {
+				page.NextCursor = encodeCursor(entries[len(entries)-1].DN)
+			}
+			if err := yield(page); err != nil {
+				return err
+			}
+		}
+		if last {
+			return nil
+		}
+		paging.SetCookie(cookie)
+	}
+}
+
+func encodeCursor(dn string) string { return base64.RawURLEncoding.EncodeToString([]byte(dn)) }
+
+func decodeCursor(cursor string) (string, error) {
+	if cursor == "" {
+		return "", nil
+	}
+	dn, err := base64.RawURLEncoding.DecodeString(cursor)
+	if err != nil || !isDN(string(dn)) {
+		return "", &connectors.Error{Class: connectors.InvalidInput, Code: "INVALID_CURSOR", Field: "cursor",
+			Message: fmt.Sprintf("cursor %q is not a cursor this connector returned", cursor)}
+	}
+	return string(dn), nil
+}
+
+func (c *connector) userAttributes() []string {
+	if c.f.ad {
+		return []string{"objectGUID", "sAMAccountName", "userPrincipalName", "mail", "displayName", "cn", "givenName", "sn",
+			"memberOf", "userAccountControl", "whenCreated", "whenChanged"}
+	}
+	return []string{"entryUUID", "uid", "mail", "displayName", "cn", "givenName", "sn",
+		"memberOf", "pwdAccountLockedTime", "createTimestamp", "modifyTimestamp"}
+}
+
+func (c *connector) groupAttributes() []string {
+	if c.f.ad {
+		return []string{"objectGUID", "sAMAccountName", "cn", "displayName", "mail", "description", "member", "whenCreated", "whenChanged"}
+	}
+	return []string{"entryUUID", "cn", "displayName", "mail", "description", "member", "createTimestamp", "modifyTimestamp"}
+}
+
+// record turns an entry into a Record: the fields every connector reports, and in attributes
+// the DN, memberships, the change time (RFC 3339) and what else the entry says.
+func (s *session) record(resource string, e *goldap.Entry) (connectors.Record, error) {
+	c := s.c
+	get := e.GetEqualFoldAttributeValue
+	r := connectors.Record{ExternalID: c.externalID(e), Email: get("mail"), DisplayName: get("displayName")}
+	if r.DisplayName == "" {
+		r.DisplayName = get("cn")
+	}
+	attrs := map[string]any{"dn": e.DN}
+	for _, name := range []string{"whenCreated", "whenChanged", "createTimestamp", "modifyTimestamp"} {
+		if v := get(name); v != "" {
+			attrs[name] = generalizedTime(v)
+		}
+	}
+	links := "memberOf"
+	if resource == connectors.ResourceGroup {
+		links = "member"
+		r.Username = get("cn")
+		if c.f.ad && get("sAMAccountName") != "" {
+			r.Username = get("sAMAccountName")
+		}
+		if v := get("description"); v != "" {
+			attrs["description"] = v
+		}
+	} else {
+		r.Username = get(c.f.usernameAttr)
+		for _, name := range []string{"givenName", "sn", "userPrincipalName", "cn"} {
+			if v := get(name); v != "" {
+				attrs[name] = v
+			}
+		}
+		if c.f.ad {
+			uac, err := strconv.Atoi(get("userAccountControl"))
+			attrs["enabled"] = err == nil && uac&uacAccountDisable == 0
+		} else {
+			attrs["enabled"] = get("pwdAccountLockedTime") == ""
+		}
+	}
+	values, err := s.allValues(e, links)
+	if err != nil {
+		return r, err
+	}
+	if values == nil {
+		values = []string{}
+	}
+	attrs[links] = values
+	r.Attributes = attrs
+	return r, nil
+}
+
+// allValues returns every value of a multi-valued attribute. Active Directory sends at most
+// MaxValRange values (1500 by default) of an attribute such as member in a search, under the
+// name "member;range=0-1499", and expects the client to ask for the rest range by range.
+func (s *session) allValues(e *goldap.Entry, attr string) ([]string, error) {
+	for _, a := range e.Attributes {
+		name, option, ranged := strings.Cut(a.Name, ";")
+		if !strings.EqualFold(name, attr) {
+			continue
+		}
+		if !ranged {
+			return a.Values, nil
+		}
+		values := append([]string(nil), a.Values...)
+		for {
+			next, more := nextRange(option)
+			if !more {
+				return values, nil
+			}
+			got, err := s.readEntry(e.DN, "(objectClass=*)", attr+";range="+next)
+			if err != nil {
+				return nil, s.fail(err, fmt.Sprintf("read %s of %s (values from %s)", attr, e.DN, next))
+			}
+			option = ""
+			if got != nil {
+				for _, a := range got.Attributes {
+					if n, opt, ok := strings.Cut(a.Name, ";"); ok && strings.EqualFold(n, attr) {
+						values, option = append(values, a.Values...), opt
+					}
+				}
+			}
+			if option == "" {
+				return values, nil
+			}
+		}
+	}
+	return nil, nil
+}
+
+// nextRange reads a "range=0-1499" option and returns the range to ask next ("1500-*"), or
+// false once the option ends in "*" (the last values).
+func nextRange(option string) (string, bool) {
+	low, high, ok := strings.Cut(strings.TrimPrefix(strings.ToLower(option), "range="), "-")
+	if !ok || low == "" || high == "*" {
+		return "", false
+	}
+	n, err := strconv.Atoi(high)
+	if err != nil {
+		return "", false
+	}
+	return strconv.Itoa(n+1) + "-*", true
+}
+
+// externalID is objectGUID in its registry form on AD, entryUUID elsewhere.
+func (c *connector) externalID(e *goldap.Entry) string {
+	if c.f.ad {
+		return guidString(e.GetEqualFoldRawAttributeValue("objectGUID"))
+	}
+	return e.GetEqualFoldAttributeValue("entryUUID")
+}
+
+// guidString formats an objectGUID as Windows does: the first three fields are little-endian.
+func guidString(b []byte) string {
+	if len(b) != 16 {
+		return hex.EncodeToString(b)
+	}
+	return fmt.Sprintf("%08x-%04x-%04x-%x-%x", binary.LittleEndian.Uint32(b[0:4]), binary.LittleEndian.Uint16(b[4:6]),
+		binary.LittleEndian.Uint16(b[6:8]), b[8:10], b[10:16])
+}
+
+// generalizedTime turns an LDAP GeneralizedTime (20250131120000Z, or AD's 20250131120000.0Z)
+// into RFC 3339; a value it cannot read passes through unchanged.
+func generalizedTime(v string) string {
+	digits, _, _ := strings.Cut(strings.TrimSuffix(v, "Z"), ".")
+	t, err := time.Parse("20060102150405", digits)
+	if err != nil || !strings.HasSuffix(v, "Z") {
+		return v
+	}
+	return t.UTC().Format(time.RFC3339)
+}
