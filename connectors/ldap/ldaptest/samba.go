@@ -152,7 +152,7 @@ func (d *DC) Close() error {
 // Dial connects over LDAPS bound as the domain administrator, for tests that check the
 // directory independently of the code under test.
 func (d *DC) Dial() (*ldap.Conn, error) {
-	return dialTLS(d.LDAPSURL, d.CAPEM, d.BindDN, d.BindPassword)
+	return DialTLS(d.LDAPSURL, d.CAPEM, d.BindDN, d.BindPassword)
 }
 
 // OU creates an organizational unit for one test under the domain and deletes it with
@@ -220,8 +220,8 @@ func rootDSE(url string) error {
 	return err
 }
 
-// dialTLS connects to an ldaps:// URL trusting only caPEM and binds.
-func dialTLS(url string, caPEM []byte, bindDN, password string) (*ldap.Conn, error) {
+// DialTLS connects to an ldaps:// URL trusting only caPEM, and binds as dn.
+func DialTLS(url string, caPEM []byte, bindDN, password string) (*ldap.Conn, error) {
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(caPEM)
 	host := strings.TrimPrefix(url, "ldaps://")

@@ -291,5 +291,5 @@ func writeSlapdConf(path, dir string, files tlsFiles) error {
 // Dial connects over LDAPS bound as the rootdn, for tests that check or prepare the directory
 // independently of the code under test.
 func (s *Slapd) Dial() (*ldap.Conn, error) {
-	return dialTLS(s.LDAPSURL, s.CAPEM, s.RootDN, s.RootPassword)
+	return DialTLS(s.LDAPSURL, s.CAPEM, s.RootDN, s.RootPassword)
 }
