@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
+
 	"floh/db"
 	"floh/engine"
 	"floh/views"
@@ -225,7 +227,7 @@ func (s *Server) eventRows(events []db.Event) []views.EventRow {
 			At: s.whenT(e.At), SubType: titleWords(e.SubType),
 			Action:   views.Badge{Label: titleWords(e.Action), Tone: actionTones[e.Action]},
 			Severity: views.Badge{Label: e.Severity, Tone: severityTones[e.Severity]},
-			Subject:  subject, Message: e.Message, Data: prettyJSON(e.Data),
+			Subject:  subject, SubjectHref: subjectHref(e.Subject), Message: e.Message, Data: prettyJSON(e.Data),
 		})
 	}
 	return rows
@@ -267,6 +269,17 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) error {
 	}}
 	s.render(w, r, status, views.EventsView(page, isPartial(r)))
 	return nil
+}
+
+// subjectHref is the page of an event's or incident's subject, or "" when it has none. Only a
+// subject id that can name a connector is linked: a stale or foreign id would lead to a 404.
+func subjectHref(s db.Subject) string {
+	if s.Kind == "connector" {
+		if _, err := uuid.Parse(s.ID); err == nil {
+			return "/connectors/" + s.ID
+		}
+	}
+	return ""
 }
 
 var incidentStatuses = []string{db.IncidentOpen, db.IncidentMonitoring, db.IncidentResolved}
@@ -315,7 +328,7 @@ func (s *Server) incidentRow(inc *db.Incident) views.IncidentRow {
 		subject = inc.Subject.Kind + " " + inc.Subject.ID
 	}
 	return views.IncidentRow{
-		ID: inc.ID.String(), Title: inc.Title, Kind: titleWords(inc.Kind), Subject: subject,
+		ID: inc.ID.String(), Title: inc.Title, Kind: titleWords(inc.Kind), Subject: subject, SubjectHref: subjectHref(inc.Subject),
 		Status:   views.Badge{Label: inc.Status, Tone: incidentTones[inc.Status]},
 		Severity: views.Badge{Label: inc.Severity, Tone: severityTones[inc.Severity]},
 		Opened:   s.whenT(inc.OpenedAt), Resolved: s.when(inc.ResolvedAt),

@@ -91,6 +91,21 @@ func (s *Server) routes() []route {
 		{method: "POST", pattern: "/api/connectors/{id}/execute", perm: connManage, h: s.executeConnectorAPI},
 		{method: "GET", pattern: "/api/connectors/{id}/executions", perm: connRead, h: s.listExecutionsAPI},
 
+		// Connector pages: reading needs connector:read; whatever writes or contacts the target
+		// (test, execute) needs connector:manage. The wizard's steps are posts because they carry
+		// sealed secrets, which never belong in a URL; they store nothing until POST /connectors.
+		{method: "GET", pattern: "/connectors", perm: connRead, h: s.listConnectors},
+		{method: "GET", pattern: "/connectors/new", perm: connManage, h: s.newConnector},
+		{method: "POST", pattern: "/connectors/new", perm: connManage, h: s.connectorWizard},
+		{method: "POST", pattern: "/connectors", perm: connManage, h: s.createConnector},
+		{method: "GET", pattern: "/connectors/{id}", perm: connRead, h: s.showConnector},
+		{method: "POST", pattern: "/connectors/{id}", perm: connManage, h: s.updateConnector},
+		{method: "POST", pattern: "/connectors/{id}/test", perm: connManage, h: s.testConnector},
+		{method: "POST", pattern: "/connectors/{id}/execute", perm: connManage, h: s.executeConnector},
+		{method: "GET", pattern: "/connectors/{id}/delete", perm: connManage, h: s.confirmDeleteConnector},
+		{method: "POST", pattern: "/connectors/{id}/delete", perm: connManage, h: s.deleteConnector},
+		{method: "POST", pattern: "/connectors/{id}/restore", perm: connManage, h: s.restoreConnector},
+
 		// Audit, events, incidents.
 		{method: "GET", pattern: "/api/audit", perm: auditRead, h: s.listAuditAPI},
 		{method: "GET", pattern: "/api/audit/verify", perm: auditRead, h: s.verifyAuditAPI},

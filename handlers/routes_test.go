@@ -66,6 +66,13 @@ var sweepBodies = map[string]any{
 	"POST /api/connectors":                     map[string]any{"name": "Sweep", "type": "delay"},
 	"PUT /api/connectors/{id}":                 map[string]any{"name": "Sweep target", "type": "delay"},
 	"POST /api/connectors/{id}/execute":        map[string]any{"command": "wait", "params": map[string]any{"duration": "0s"}},
+	"POST /connectors/new":                     url.Values{"step": {"details"}, "type": {"delay"}, "name": {"Sweep wizard"}},
+	"POST /connectors":                         url.Values{"step": {"review"}, "type": {"delay"}, "name": {"Sweep form"}},
+	"POST /connectors/{id}":                    url.Values{"name": {"Sweep target"}, "enabled": {"true"}},
+	"POST /connectors/{id}/test":               url.Values{},
+	"POST /connectors/{id}/execute":            url.Values{"command": {"wait"}, "param.duration": {"0s"}},
+	"POST /connectors/{id}/delete":             url.Values{},
+	"POST /connectors/{id}/restore":            url.Values{},
 }
 
 func TestEveryRouteChecksItsPermissionForEveryRole(t *testing.T) {
@@ -411,6 +418,17 @@ var routePermissions = map[string]string{
 	"POST /api/connectors/{id}/test":      "connector:manage",
 	"POST /api/connectors/{id}/execute":   "connector:manage",
 	"GET /api/connectors/{id}/executions": "connector:read",
+	"GET /connectors":                     "connector:read",
+	"GET /connectors/new":                 "connector:manage",
+	"POST /connectors/new":                "connector:manage",
+	"POST /connectors":                    "connector:manage",
+	"GET /connectors/{id}":                "connector:read",
+	"POST /connectors/{id}":               "connector:manage",
+	"POST /connectors/{id}/test":          "connector:manage",
+	"POST /connectors/{id}/execute":       "connector:manage",
+	"GET /connectors/{id}/delete":         "connector:manage",
+	"POST /connectors/{id}/delete":        "connector:manage",
+	"POST /connectors/{id}/restore":       "connector:manage",
 	"GET /incidents":                      "event:read",
 	"GET /incidents/{id}":                 "event:read",
 

@@ -283,8 +283,10 @@ type EventRow struct {
 	Action   Badge
 	Severity Badge
 	Subject  string
-	Message  string
-	Data     string
+	// SubjectHref is the subject's own page, when Floh has one.
+	SubjectHref string
+	Message     string
+	Data        string
 }
 
 // EventsPage is the event log with its filters.
@@ -305,14 +307,16 @@ type Option struct {
 
 // IncidentRow is one incident in the list.
 type IncidentRow struct {
-	ID       string
-	Title    string
-	Kind     string
-	Subject  string
-	Status   Badge
-	Severity Badge
-	Opened   Time
-	Resolved Time
+	ID      string
+	Title   string
+	Kind    string
+	Subject string
+	// SubjectHref is the subject's own page, when Floh has one.
+	SubjectHref string
+	Status      Badge
+	Severity    Badge
+	Opened      Time
+	Resolved    Time
 }
 
 // IncidentsPage lists incidents, unresolved first.
@@ -395,4 +399,256 @@ type SettingRow struct {
 type PermissionRow struct {
 	Permission string
 	Granted    []bool
+}
+
+// Link is a labelled address, e.g. a next step after an error.
+type Link struct {
+	Label, Href string
+}
+
+// ConnectorsPage is the connector list.
+type ConnectorsPage struct {
+	Page
+	Q              string
+	Type           string
+	IncludeDeleted bool
+	Types          []Option
+	Rows           []ConnectorRow
+	Pager          Pager
+	CanManage      bool
+}
+
+// ConnectorRow is one line of the connector list.
+type ConnectorRow struct {
+	ID          string
+	Name        string
+	Description string
+	TypeLabel   string
+	Enabled     Badge
+	Health      Badge
+	HealthSince Time
+	LastTest    Badge
+	LastTestAt  Time
+	Updated     Time
+	Deleted     bool
+}
+
+// ConnectorError is a classified connector failure as an admin needs it: the class in words,
+// the code, the message and what to do next.
+type ConnectorError struct {
+	Class     string // in words: "Cannot reach the target"
+	ClassID   string // as the API names it: connector_down
+	Code      string
+	Message   string
+	Field     string // the param or config field at fault, by its label
+	Advice    string
+	Retryable bool
+	Next      []Link
+}
+
+// ConnectorHealth is what the health monitor knows of a connector.
+type ConnectorHealth struct {
+	Badge      Badge
+	Since      Time
+	Failures   int
+	LastTest   Badge
+	LastTestAt Time
+	LastTestMS string
+	LastError  *ConnectorError
+	Incident   *Link
+	// Interval says how often the monitor tests, e.g. "5 minutes".
+	Interval string
+}
+
+// ConnectorSummary is the part of a connector every tab shows.
+type ConnectorSummary struct {
+	ID              string
+	Name            string
+	Description     string
+	Type            string
+	TypeLabel       string
+	TypeDescription string
+	Enabled         bool
+	MockMode        bool
+	SystemMock      bool
+	Deleted         bool
+	DeletedAt       Time
+	Created         Time
+	Updated         Time
+	Health          ConnectorHealth
+}
+
+// Tab is one section of a page with tabs.
+type Tab struct {
+	ID, Label, Href string
+	Current         bool
+}
+
+// SchemaField is a config field or command param as a form input; its kind decides the input.
+type SchemaField struct {
+	Name        string // the form name: config.<field> or param.<field>
+	Field       string // the schema name
+	Label       string
+	Help        string
+	Placeholder string
+	Kind        string // string, text, integer, boolean, stringList, object, array, duration
+	KindHint    string // the kind in words, e.g. "JSON object"
+	Input       string // text, number, checkbox, textarea, select or password
+	Required    bool
+	Secret      bool
+	Options     []Option
+	Default     string
+	// SecretState says whether a secret has a value: "set", "not set", or "entered" for a new
+	// value carried (sealed) by the form but not saved yet.
+	SecretState string
+}
+
+// ConnectorTypeCard is a connector type as the wizard offers it.
+type ConnectorTypeCard struct {
+	Name        string
+	Label       string
+	Description string
+	Settings    int
+	Commands    int
+}
+
+// WizardStep is one step of a multi-step form in its progress list.
+type WizardStep struct {
+	Label string
+	State string // done, current, todo or skipped
+}
+
+// ReviewRow is one answer on a check-your-answers page.
+type ReviewRow struct {
+	Label  string
+	Value  string
+	Secret bool // Value is "set" or "not set", never the secret
+	Mono   bool
+	Step   string // the step that changes it
+}
+
+// ConnectorWizardPage creates a connector in steps: type, name and description, settings,
+// review. Everything typed travels in the form; secrets only sealed.
+type ConnectorWizardPage struct {
+	Page
+	Step   string // type, details, config or review
+	Steps  []WizardStep
+	Types  []ConnectorTypeCard
+	Type   ConnectorTypeCard
+	Form   Form
+	Fields []SchemaField
+	// Hidden are the values of the other steps, carried as hidden inputs.
+	Hidden []HiddenInput
+	Sealed string
+	Review []ReviewRow
+}
+
+// HiddenInput is a value a multi-step form carries from an earlier step.
+type HiddenInput struct {
+	Name, Value string
+}
+
+// ConnectorPage is one connector with its tabs; only the current tab's part is filled.
+type ConnectorPage struct {
+	Page
+	Connector ConnectorSummary
+	Tab       string
+	Tabs      []Tab
+	CanManage bool
+
+	Recent []ExecutionRow // overview
+
+	Config ConnectorConfigTab
+
+	Commands []CommandDoc
+	Console  Console
+
+	Test *TestView
+
+	Executions []ExecutionRow
+	Pager      Pager
+}
+
+// ConnectorConfigTab is the configuration form, or its read-only view.
+type ConnectorConfigTab struct {
+	Form     Form
+	Fields   []SchemaField
+	Sealed   string
+	Commands []string // the command names mock data may answer
+	Classes  []string
+}
+
+// CommandDoc describes one command of a connector type.
+type CommandDoc struct {
+	Name         string
+	Label        string
+	Description  string
+	Mutating     bool
+	MutatingNote string
+	SyncCapable  string
+	Compensation string
+	Params       []SchemaField
+	Outputs      []OutputDoc
+}
+
+// OutputDoc is one value a command returns.
+type OutputDoc struct {
+	Name, KindHint, Help string
+}
+
+// Console is the execute console: a command, its inputs, and the last result.
+type Console struct {
+	ConnectorID string
+	Command     *CommandDoc
+	Form        Form
+	UseMock     bool
+	// Confirm asks for an explicit confirmation before a command that changes the target.
+	Confirm bool
+	Result  *ExecuteView
+	// Disabled says why the console cannot run anything now ("" when it can).
+	Disabled string
+}
+
+// ExecuteView is the outcome of one console call.
+type ExecuteView struct {
+	Command  string
+	Success  bool
+	Mock     bool
+	Duration string
+	Data     string
+	Records  *RecordTable
+	Error    *ConnectorError
+}
+
+// RecordTable shows the records a list command returned.
+type RecordTable struct {
+	Caption string
+	Columns []string
+	Rows    [][]string
+	More    int // records not shown
+}
+
+// TestView is the outcome of a connector test.
+type TestView struct {
+	Success  bool
+	Mock     bool
+	Message  string
+	Duration string
+	Data     string
+	Error    *ConnectorError
+	At       Time
+}
+
+// ExecutionRow is one recorded connector call.
+type ExecutionRow struct {
+	At       Time
+	Source   string
+	Actor    string
+	Command  string
+	Mock     bool
+	Result   Badge
+	Duration string
+	Params   string
+	Output   string
+	Error    *ConnectorError
 }
