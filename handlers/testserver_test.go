@@ -62,6 +62,8 @@ type testServer struct {
 	Clock      *clockwork.FakeClock
 	Server     *handlers.Server
 	CookieKeys [][]byte
+	// Logs is everything the server logged.
+	Logs *syncBuffer
 	// addr is the listener's address; browsers dial it whatever host the URL names.
 	addr string
 }
@@ -162,7 +164,7 @@ func newTestServer(t *testing.T, opts ...serverOption) *testServer {
 	t.Cleanup(h.Close)
 	return &testServer{
 		URL: base, Issuer: issuer, DB: d, Engine: eng, Clock: clock, Server: h, CookieKeys: keys,
-		addr: srv.Listener.Addr().String(),
+		Logs: logs, addr: srv.Listener.Addr().String(),
 	}
 }
 

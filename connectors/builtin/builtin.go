@@ -8,10 +8,11 @@ import (
 	"floh/connectors/delay"
 	"floh/connectors/email"
 	"floh/connectors/httpreq"
+	"floh/connectors/ldap"
 	"floh/connectors/scim"
 )
 
 // Registry returns a registry of every built-in connector type.
 func Registry() (*connectors.Registry, error) {
-	return connectors.NewRegistry(authifi.Type, scim.Type, email.Type, httpreq.Type, delay.Type)
+	return connectors.NewRegistry(ldap.ActiveDirectory, ldap.LDAP, authifi.Type, scim.Type, email.Type, httpreq.Type, delay.Type)
 }
