@@ -271,7 +271,7 @@ func TestConnectorSecretsNeverLeak(t *testing.T) {
 	tables := []string{"audit_log", "events", "incidents", "incident_timeline", "notifications", "connector_executions", "sessions", "river_job"}
 	for _, table := range tables {
 		var rows []string
-		if err := ts.DB.Bun.NewRaw("SELECT t::text FROM " + table + " t").Scan(context.Background(), &rows); err != nil {
+		if err := ts.DB.Bun.NewRaw("SELECT t::text FROM "+table+" t").Scan(context.Background(), &rows); err != nil {
 			t.Fatalf("dump %s: %v", table, err)
 		}
 		dump.WriteString(strings.Join(rows, "\n"))
