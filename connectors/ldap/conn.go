@@ -108,10 +108,16 @@ func domainOf(dn string) string {
 // passwords.
 func (c *connector) encrypted() bool { return c.scheme == "ldaps" || c.startTLS }
 
-// session is one connection, bound as the service account, for one call.
+// call is what explaining a failure needs: the connector, and the call's context, whose end
+// explains a broken connection better than the broken pipe does.
+type call struct {
+	c   *connector
+	ctx context.Context
+}
+
+// session is one go-ldap connection, bound as the service account, for one command.
 type session struct {
-	c    *connector
-	ctx  context.Context
+	call
 	conn *goldap.Conn
 	// stop cancels the context watch that closes the connection when the call ends early.
 	stop func() bool
@@ -120,6 +126,25 @@ type session struct {
 // open dials, secures and binds. The connection closes as soon as ctx ends, which makes any
 // pending request fail; down then reports the context's reason rather than the broken pipe.
 func (c *connector) open(ctx context.Context) (*session, error) {
+	conn, err := c.dial(ctx)
+	if err != nil {
+		return nil, err
+	}
+	l := goldap.NewConn(conn, c.encrypted())
+	l.Start()
+	l.SetTimeout(requestTimeout)
+	s := &session{call: call{c, ctx}, conn: l}
+	s.stop = context.AfterFunc(ctx, func() { l.Close() })
+	if err := l.Bind(c.bindDN, c.bindPassword); err != nil {
+		s.close()
+		return nil, s.bindFailed(err)
+	}
+	return s, nil
+}
+
+// dial connects to the directory and secures the connection as configured, with failures
+// classified.
+func (c *connector) dial(ctx context.Context) (net.Conn, error) {
 	if ctx.Err() != nil {
 		return nil, c.ctxDown(ctx, ctx.Err())
 	}
@@ -143,16 +168,7 @@ func (c *connector) open(ctx context.Context) (*session, error) {
 		}
 		return nil, c.netDown(err)
 	}
-	l := goldap.NewConn(conn, c.encrypted())
-	l.Start()
-	l.SetTimeout(requestTimeout)
-	s := &session{c: c, ctx: ctx, conn: l}
-	s.stop = context.AfterFunc(ctx, func() { l.Close() })
-	if err := l.Bind(c.bindDN, c.bindPassword); err != nil {
-		s.close()
-		return nil, s.bindFailed(err)
-	}
-	return s, nil
+	return conn, nil
 }
 
 // secure does the TLS part of open: a handshake for ldaps://, StartTLS then a handshake for
@@ -222,7 +238,7 @@ var adBindReasons = map[string]string{
 	"775": "the bind account is locked out",
 }
 
-func (s *session) bindFailed(err error) *connectors.Error {
+func (s call) bindFailed(err error) *connectors.Error {
 	if ce := s.down(err); ce != nil {
 		return ce
 	}
@@ -290,7 +306,7 @@ func (s *session) readEntry(dn, filter string, attrs ...string) (*goldap.Entry, 
 }
 
 // baseFailed explains a search base from the config that cannot be read.
-func (s *session) baseFailed(err error, field, dn string) *connectors.Error {
+func (s call) baseFailed(err error, field, dn string) *connectors.Error {
 	if hasCode(err, goldap.LDAPResultNoSuchObject) {
 		_, diag, _ := resultCode(err)
 		return connectors.Wrap(err, connectors.InvalidInput, "BASE_DN_NOT_FOUND", "%s",

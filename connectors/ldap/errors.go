@@ -41,6 +41,7 @@ var resultClass = map[uint16]struct {
 	goldap.LDAPResultNotAllowedOnRDN:             {connectors.InvalidInput, "the change would alter the entry's name"},
 	goldap.LDAPResultObjectClassModsProhibited:   {connectors.InvalidInput, "object class changes are prohibited"},
 	goldap.LDAPResultReferral:                    {connectors.InvalidInput, "the DN is outside this directory's naming contexts (the server sent a referral)"},
+	goldap.LDAPResultSizeLimitExceeded:           {connectors.Unauthorized, "the directory caps how many entries the bind account may read (size limit); lift it for the service account (OpenLDAP: limits ... size=unlimited)"},
 	goldap.LDAPResultBusy:                        {connectors.TargetError, "the directory is busy"},
 	goldap.LDAPResultUnavailable:                 {connectors.TargetError, "the directory is unavailable"},
 	goldap.LDAPResultOther:                       {connectors.TargetError, "the directory failed"},
@@ -95,7 +96,7 @@ func withDiag(msg, diag string) string {
 // fail classifies a failed operation. what completes "<directory> refused to ...", e.g.
 // "delete account jdoe (CN=jdoe,OU=People,DC=example,DC=test)". Network failures, timeouts and
 // a cancelled call are connector_down whatever the operation.
-func (s *session) fail(err error, what string) *connectors.Error {
+func (s call) fail(err error, what string) *connectors.Error {
 	if ce := s.down(err); ce != nil {
 		return ce
 	}
@@ -112,7 +113,7 @@ func (s *session) fail(err error, what string) *connectors.Error {
 
 // down classifies failures to talk to the directory at all: the call's context ending, the
 // network, TLS. It returns nil for an answer from the directory.
-func (s *session) down(err error) *connectors.Error {
+func (s call) down(err error) *connectors.Error {
 	if s.ctx != nil && s.ctx.Err() != nil {
 		return s.c.ctxDown(s.ctx, err)
 	}

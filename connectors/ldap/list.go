@@ -1,6 +1,7 @@
 package ldap
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/binary"
@@ -54,34 +55,41 @@ func (c *connector) List(ctx context.Context, resource string, opts connectors.L
 		pageSize = c.pageSize
 	}
 
-	s, err := c.open(ctx)
+	l, err := c.openLister(ctx)
 	if err != nil {
 		return err
 	}
-	defer s.close()
+	defer l.close()
 	paging := goldap.NewControlPaging(uint32(pageSize))
-	req := goldap.NewSearchRequest(base, goldap.ScopeWholeSubtree, goldap.NeverDerefAliases, 0, 0, false, filter, attrs, []goldap.Control{paging})
+	req := searchRequest{base: base, scope: goldap.ScopeWholeSubtree, filter: filter, attrs: attrs, controls: []goldap.Control{paging}}
 	for {
-		res, err := s.conn.Search(req)
+		page := connectors.Page{Records: make([]connectors.Record, 0, pageSize)}
+		var ranged []rangedAttr
+		cookie, err := l.search(req, func(e *rawEntry) error {
+			if after != "" {
+				if bytes.EqualFold(e.dn, []byte(after)) {
+					after = ""
+				}
+				return nil
+			}
+			r, more := c.record(resource, e)
+			if more != nil {
+				more.record = len(page.Records)
+				ranged = append(ranged, *more)
+			}
+			page.Records = append(page.Records, r)
+			return nil
+		})
 		if err != nil {
 			if hasCode(err, goldap.LDAPResultNoSuchObject) {
-				return s.baseFailed(err, baseField, base)
+				return l.baseFailed(err, baseField, base)
 			}
-			return s.fail(err, fmt.Sprintf("list %s under %s with filter %s", what, base, filter))
+			return l.fail(err, fmt.Sprintf("list %s under %s with filter %s", what, base, filter))
 		}
-		entries := res.Entries
-		if after != "" {
-			entries = nil
-			for i, e := range res.Entries {
-				if strings.EqualFold(e.DN, after) {
-					entries, after = res.Entries[i+1:], ""
-					break
-				}
+		for _, m := range ranged {
+			if err := l.fetchRest(page.Records[m.record], m); err != nil {
+				return err
 			}
-		}
-		var cookie []byte
-		if p, ok := goldap.FindControl(res.Controls, goldap.ControlTypePaging).(*goldap.ControlPaging); ok {
-			cookie = p.Cookie
 		}
 		last := len(cookie) == 0
 		if last && after != "" {
@@ -90,17 +98,9 @@ func (c *connector) List(ctx context.Context, resource string, opts connectors.L
 		}
 		// A page that the cursor skipped entirely is not a page for the caller; the last page
 		// always is, even empty, so the caller sees the end.
-		if len(entries) > 0 || last {
-			page := connectors.Page{Records: make([]connectors.Record, 0, len(entries))}
-			for _, e := range entries {
-				r, err := s.record(resource, e)
-				if err != nil {
-					return err
-				}
-				page.Records = append(page.Records, r)
-			}
+		if len(page.Records) > 0 || last {
 			if !last {
-				page.NextCursor = encodeCursor(entries[len(entries)-1].DN)
+				page.NextCursor = encodeCursor(page.Records[len(page.Records)-1].Attributes["dn"].(string))
 			}
 			if err := yield(page); err != nil {
 				return err
@@ -143,16 +143,39 @@ func (c *connector) groupAttributes() []string {
 	return []string{"entryUUID", "cn", "displayName", "mail", "description", "member", "createTimestamp", "modifyTimestamp"}
 }
 
+// rangedAttr is a multi-valued attribute Active Directory sent only the first values of. AD
+// sends at most MaxValRange values (1500 by default) of an attribute such as member in a
+// search, named "member;range=0-1499", and expects the client to ask for the rest.
+type rangedAttr struct {
+	record int    // index of the record in its page
+	dn     string // the entry
+	attr   string // "member"
+	next   string // the range to ask for next: "1500-*"
+}
+
 // record turns an entry into a Record: the fields every connector reports, and in attributes
-// the DN, memberships, the change time (RFC 3339) and what else the entry says.
-func (s *session) record(resource string, e *goldap.Entry) (connectors.Record, error) {
-	c := s.c
-	get := e.GetEqualFoldAttributeValue
-	r := connectors.Record{ExternalID: c.externalID(e), Email: get("mail"), DisplayName: get("displayName")}
+// the DN, memberships, the change times (RFC 3339) and what else the entry says. When the
+// memberships came in ranges, it also says what to fetch to complete them.
+func (c *connector) record(resource string, e *rawEntry) (connectors.Record, *rangedAttr) {
+	get := func(name string) string {
+		if a := e.attr(name); a != nil && len(a.values) > 0 {
+			return string(a.values[0])
+		}
+		return ""
+	}
+	dn := string(e.dn)
+	r := connectors.Record{Email: get("mail"), DisplayName: get("displayName")}
+	if c.f.ad {
+		if a := e.attr("objectGUID"); a != nil && len(a.values) > 0 {
+			r.ExternalID = guidString(a.values[0])
+		}
+	} else {
+		r.ExternalID = get("entryUUID")
+	}
 	if r.DisplayName == "" {
 		r.DisplayName = get("cn")
 	}
-	attrs := map[string]any{"dn": e.DN}
+	attrs := map[string]any{"dn": dn}
 	for _, name := range []string{"whenCreated", "whenChanged", "createTimestamp", "modifyTimestamp"} {
 		if v := get(name); v != "" {
 			attrs[name] = generalizedTime(v)
@@ -182,54 +205,62 @@ func (s *session) record(resource string, e *goldap.Entry) (connectors.Record, e
 			attrs["enabled"] = get("pwdAccountLockedTime") == ""
 		}
 	}
-	values, err := s.allValues(e, links)
-	if err != nil {
-		return r, err
-	}
-	if values == nil {
-		values = []string{}
+	values := []string{}
+	var more *rangedAttr
+	for i := range e.attrs {
+		a := &e.attrs[i]
+		name, option, ranged := strings.Cut(string(a.name), ";")
+		if !strings.EqualFold(name, links) {
+			continue
+		}
+		for _, v := range a.values {
+			values = append(values, string(v))
+		}
+		if next, ok := nextRange(option); ranged && ok {
+			more = &rangedAttr{dn: dn, attr: links, next: next}
+		}
 	}
 	attrs[links] = values
 	r.Attributes = attrs
-	return r, nil
+	return r, more
 }
 
-// allValues returns every value of a multi-valued attribute. Active Directory sends at most
-// MaxValRange values (1500 by default) of an attribute such as member in a search, under the
-// name "member;range=0-1499", and expects the client to ask for the rest range by range.
-func (s *session) allValues(e *goldap.Entry, attr string) ([]string, error) {
-	for _, a := range e.Attributes {
-		name, option, ranged := strings.Cut(a.Name, ";")
-		if !strings.EqualFold(name, attr) {
-			continue
-		}
-		if !ranged {
-			return a.Values, nil
-		}
-		values := append([]string(nil), a.Values...)
-		for {
-			next, more := nextRange(option)
-			if !more {
-				return values, nil
-			}
-			got, err := s.readEntry(e.DN, "(objectClass=*)", attr+";range="+next)
-			if err != nil {
-				return nil, s.fail(err, fmt.Sprintf("read %s of %s (values from %s)", attr, e.DN, next))
-			}
-			option = ""
-			if got != nil {
-				for _, a := range got.Attributes {
-					if n, opt, ok := strings.Cut(a.Name, ";"); ok && strings.EqualFold(n, attr) {
-						values, option = append(values, a.Values...), opt
-					}
-				}
-			}
-			if option == "" {
-				return values, nil
-			}
+// attr returns the attribute named name (without options), or nil.
+func (e *rawEntry) attr(name string) *rawAttr {
+	for i := range e.attrs {
+		if len(e.attrs[i].name) == len(name) && strings.EqualFold(string(e.attrs[i].name), name) {
+			return &e.attrs[i]
 		}
 	}
-	return nil, nil
+	return nil
+}
+
+// fetchRest asks for the remaining ranges of an attribute and appends them to the record.
+func (l *lister) fetchRest(r connectors.Record, m rangedAttr) error {
+	for m.next != "" {
+		want := m.attr + ";range=" + m.next
+		var got []string
+		next := ""
+		_, err := l.search(searchRequest{base: m.dn, scope: goldap.ScopeBaseObject, filter: "(objectClass=*)", attrs: []string{want}}, func(e *rawEntry) error {
+			for _, a := range e.attrs {
+				name, option, ok := strings.Cut(string(a.name), ";")
+				if !ok || !strings.EqualFold(name, m.attr) {
+					continue
+				}
+				for _, v := range a.values {
+					got = append(got, string(v))
+				}
+				next, _ = nextRange(option)
+			}
+			return nil
+		})
+		if err != nil {
+			return l.fail(err, fmt.Sprintf("read %s of %s", want, m.dn))
+		}
+		r.Attributes[m.attr] = append(r.Attributes[m.attr].([]string), got...)
+		m.next = next
+	}
+	return nil
 }
 
 // nextRange reads a "range=0-1499" option and returns the range to ask next ("1500-*"), or

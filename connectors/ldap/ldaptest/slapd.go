@@ -247,6 +247,9 @@ suffix "{{.Base}}"
 rootdn "{{.RootDN}}"
 rootpw {{.RootPassword}}
 directory {{.Dir}}/db
+# slapd's default size limit (500) would cut listings short for anyone but the rootdn; a
+# sync's service account is given no limit, as a production directory would give it.
+limits dn.exact="{{.BindDN}}" size=unlimited time=unlimited
 # The connector looks accounts up by uid, groups by cn, and lists by modifyTimestamp.
 index objectClass eq
 index uid,cn,mail eq
