@@ -168,10 +168,14 @@ func findProgram(name, install string) (string, error) {
 	return "", fmt.Errorf("%s not found; install it with: %s", name, install)
 }
 
-// run runs a setup command and returns its output in the error when it fails.
+// run runs a setup command and returns its output in the error when it fails. Like a daemon,
+// it dies with this process, from a thread that lives as long as it does.
 func run(ctx context.Context, stdin io.Reader, prog string, args ...string) error {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	cmd := exec.CommandContext(ctx, prog, args...)
 	cmd.Stdin = stdin
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("%s %s: %w\n%s", filepath.Base(prog), strings.Join(args, " "), err, strings.TrimSpace(string(out)))
