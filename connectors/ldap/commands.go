@@ -58,7 +58,7 @@ func commands(f *flavor) []connectors.Command {
 					Help: "More attributes to set, name → text or list of texts. They may override userPrincipalName, cn and sn; not what the other params set, nor passwords or account state."},
 			},
 			Outputs: []connectors.Output{dnOut,
-				{Name: "externalId", Kind: connectors.KindString, Help: "The new entry's " + f.idAttr + "."},
+				{Name: "externalId", Kind: connectors.KindString, Help: "The new entry's " + f.idAttr + "; empty in the rare case it could not be read back."},
 				{Name: "username", Kind: connectors.KindString},
 				{Name: "enabled", Kind: connectors.KindBoolean}},
 			Mutating:     true,

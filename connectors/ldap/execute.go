@@ -169,11 +169,13 @@ func (c *connector) createAccount(ctx context.Context, params map[string]any) (m
 			return nil, perr
 		}
 	}
-	e, err := s.readEntry(dn, "(objectClass=*)", c.f.idAttr)
-	if err != nil || e == nil {
-		return nil, s.fail(errors.Join(err, errors.New("the new entry cannot be read back")), "read back the new account "+dn)
+	out := map[string]any{"dn": dn, "externalId": "", "username": username, "enabled": !c.f.ad || password != ""}
+	// The account exists now: failing to read its identifier back must not report the
+	// creation as failed, which a retry would turn into already_exists.
+	if e, err := s.readEntry(dn, "(objectClass=*)", c.f.idAttr); err == nil && e != nil {
+		out["externalId"] = c.externalID(e)
 	}
-	return map[string]any{"dn": dn, "externalId": c.externalID(e), "username": username, "enabled": !c.f.ad || password != ""}, nil
+	return out, nil
 }
 
 func (s *session) createFailed(err error, username, dn, container string, ouGiven, withPassword bool) *connectors.Error {

@@ -149,8 +149,8 @@ func validate(cfg connectors.Config) []connectors.FieldError {
 			bad("caCert", "%v", err)
 		}
 	}
-	if n := cfg.Int("pageSize"); n < 1 {
-		bad("pageSize", "pageSize must be at least 1, not %d", n)
+	if n := cfg.Int("pageSize"); n < 1 || n > maxPageSize {
+		bad("pageSize", "pageSize must be between 1 and %d, not %d", maxPageSize, n)
 	}
 	return problems
 }

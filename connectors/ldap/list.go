@@ -51,7 +51,11 @@ func (c *connector) List(ctx context.Context, resource string, opts connectors.L
 		return err
 	}
 	pageSize := opts.PageSize
-	if pageSize < 1 {
+	if pageSize < 0 || pageSize > maxPageSize {
+		return &connectors.Error{Class: connectors.InvalidInput, Code: "INVALID_PAGE_SIZE", Field: "pageSize",
+			Message: fmt.Sprintf("pageSize must be between 1 and %d, not %d", maxPageSize, pageSize)}
+	}
+	if pageSize == 0 {
 		pageSize = c.pageSize
 	}
 
@@ -63,7 +67,7 @@ func (c *connector) List(ctx context.Context, resource string, opts connectors.L
 	paging := goldap.NewControlPaging(uint32(pageSize))
 	req := searchRequest{base: base, scope: goldap.ScopeWholeSubtree, filter: filter, attrs: attrs, controls: []goldap.Control{paging}}
 	for {
-		page := connectors.Page{Records: make([]connectors.Record, 0, pageSize)}
+		page := connectors.Page{Records: make([]connectors.Record, 0, min(pageSize, 1000))}
 		var ranged []rangedAttr
 		cookie, err := l.search(req, func(e *rawEntry) error {
 			if after != "" {
@@ -112,6 +116,9 @@ func (c *connector) List(ctx context.Context, resource string, opts connectors.L
 		paging.SetCookie(cookie)
 	}
 }
+
+// maxPageSize bounds a page, which List holds in memory whole.
+const maxPageSize = 100_000
 
 func encodeCursor(dn string) string { return base64.RawURLEncoding.EncodeToString([]byte(dn)) }
 

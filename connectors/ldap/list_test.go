@@ -119,6 +119,10 @@ func TestListUsersPages(t *testing.T) {
 	if ce := wantError(t, err, connectors.InvalidInput, "RFC 3339"); ce.Field != "since" {
 		t.Errorf("field %q", ce.Field)
 	}
+	_, err = run(t, c, "listUsers", map[string]any{"pageSize": 1 << 40})
+	if ce := wantError(t, err, connectors.InvalidInput, "pageSize must be between"); ce.Field != "pageSize" {
+		t.Errorf("field %q", ce.Field)
+	}
 	_, err = run(t, c, "listUsers", map[string]any{"cursor": "!!"})
 	wantError(t, err, connectors.InvalidInput, "not a cursor")
 

@@ -115,7 +115,8 @@ func TestValidate(t *testing.T) {
 		{"bad filter", connectors.Config{"userFilter": "(objectClass=user"}, "userFilter", "is not an LDAP filter"},
 		{"bad group filter", connectors.Config{"groupFilter": "objectClass=group"}, "groupFilter", "is not an LDAP filter"},
 		{"bad CA", connectors.Config{"caCert": "-----BEGIN CERTIFICATE-----\nnope\n-----END CERTIFICATE-----"}, "caCert", "holds no PEM certificate"},
-		{"page size", connectors.Config{"pageSize": 0}, "pageSize", "at least 1"},
+		{"page size", connectors.Config{"pageSize": 0}, "pageSize", "between 1 and 100000"},
+		{"huge page size", connectors.Config{"pageSize": 1 << 31}, "pageSize", "between 1 and 100000"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			for _, typ := range []*connectors.Type{ActiveDirectory, LDAP} {
