@@ -124,6 +124,14 @@ func TestStartFailureQuotesServer(t *testing.T) {
 	}
 }
 
+// TestMissingProgram checks a missing server fails with the command that installs it.
+func TestMissingProgram(t *testing.T) {
+	_, err := findProgram("floh-no-such-server", slapdInstall)
+	if err == nil || !strings.Contains(err.Error(), "floh-no-such-server not found; install it with: apt-get install -y --no-install-recommends slapd ldap-utils") {
+		t.Errorf("error %v", err)
+	}
+}
+
 func ExampleStart() {
 	dir, _ := os.MkdirTemp("", "slapd-")
 	defer os.RemoveAll(dir)

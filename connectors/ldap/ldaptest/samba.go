@@ -49,8 +49,10 @@ type DC struct {
 	// dc1.example.test).
 	CAPEM []byte
 
-	BaseDN, UserBaseDN   string
-	BindDN, BindPassword string
+	// BaseDN is the domain; UserBaseDN and GroupBaseDN are both its CN=Users container,
+	// where AD keeps new users and the default groups.
+	BaseDN, UserBaseDN, GroupBaseDN string
+	BindDN, BindPassword            string
 
 	dir   string
 	proc  *daemon
@@ -82,7 +84,7 @@ func StartDC(dir string) (*DC, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &DC{BaseDN: DCBaseDN, UserBaseDN: DCUserBaseDN, BindDN: DCBindDN, BindPassword: DCBindPassword, dir: dir}
+	d := &DC{BaseDN: DCBaseDN, UserBaseDN: DCUserBaseDN, GroupBaseDN: DCUserBaseDN, BindDN: DCBindDN, BindPassword: DCBindPassword, dir: dir}
 	if d.Addr, d.lock, err = claimAddress(); err != nil {
 		return nil, err
 	}
