@@ -171,7 +171,7 @@ func (c *connector) dial(ctx context.Context) (net.Conn, error) {
 	return conn, nil
 }
 
-// secure does the TLS part of open: a handshake for ldaps://, StartTLS then a handshake for
+// secure does the TLS part of dial: a handshake for ldaps://, StartTLS then a handshake for
 // ldap:// with startTLS. StartTLS is done here, before go-ldap takes the connection, rather
 // than with go-ldap's StartTLS, which flattens the handshake error into text: the certificate
 // errors must stay typed to be classified and explained.
