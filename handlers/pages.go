@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"slices"
 	"strconv"
@@ -77,6 +78,26 @@ func (s *Server) showSettings(w http.ResponseWriter, r *http.Request) error {
 	}
 	s.render(w, r, http.StatusOK, views.SettingsView(page))
 	return nil
+}
+
+// rotateKeys re-seals every connector's secrets with the current key and says what happened.
+func (s *Server) rotateKeys(w http.ResponseWriter, r *http.Request) error {
+	res, err := s.engine.RotateConnectorKeys(r.Context(), principalFrom(r).Actor())
+	if err != nil {
+		return err
+	}
+	msg := fmt.Sprintf("Re-encrypted the secrets of %d of %d connectors with the current key; %d already used it.", res.Rotated, res.Total, res.Skipped)
+	kind := "success"
+	if len(res.Failed) > 0 {
+		names := make([]string, len(res.Failed))
+		for i, f := range res.Failed {
+			names[i] = f.Name
+		}
+		kind = "error"
+		msg += fmt.Sprintf(" Neither key opens the secrets of %s: enter them again on each connector's Configuration tab.", strings.Join(names, ", "))
+	}
+	s.flash(r, kind, msg)
+	return redirect(w, r, "/settings")
 }
 
 type healthCheck struct {

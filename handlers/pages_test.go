@@ -295,3 +295,31 @@ func TestEditProfileForm(t *testing.T) {
 		t.Errorf("an emptied title is cleared, got %q", *prof.Title)
 	}
 }
+
+func TestSettingsRotateKeysReportsWhatHappened(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	admin := ts.demo(t, "demo-admin")
+	actor := engine.Actor{UserID: &admin.ID, Label: admin.Email}
+	if _, err := ts.Engine.CreateConnector(context.Background(), actor, engine.ConnectorInput{
+		Name: "Mail relay", Type: "email", Config: map[string]any{"smtpUrl": "smtp://u:p@mail.example.test:587?from=floh@example.test"},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	c := ts.loginAs(t, "demo-admin")
+	page := ts.get(t, c, "/settings").wantStatus(t, 200)
+	if !strings.Contains(page.Body, `data-testid="rotate-keys"`) {
+		t.Fatal("the settings page offers the rotation")
+	}
+	res := ts.postForm(t, c, "/settings/rotate-keys", url.Values{}, ts.sameOrigin()...)
+	if res.Status != http.StatusSeeOther || res.location(t) != ts.URL+"/settings" {
+		t.Fatalf("rotate: %d %s", res.Status, res.Header.Get("Location"))
+	}
+	page = ts.get(t, c, "/settings").wantStatus(t, 200)
+	if !strings.Contains(page.Body, "Re-encrypted the secrets of 0 of 1 connectors with the current key; 1 already used it.") {
+		t.Fatalf("flash: %s", page.Body)
+	}
+	if strings.Contains(page.Body, "u:p@") {
+		t.Fatal("the SMTP password must not appear")
+	}
+}

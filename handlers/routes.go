@@ -120,6 +120,7 @@ func (s *Server) routes() []route {
 
 		// Settings.
 		{method: "GET", pattern: "/settings", perm: settings, h: s.showSettings},
+		{method: "POST", pattern: "/settings/rotate-keys", perm: settings, h: s.rotateKeys},
 	}
 }
 

@@ -63,6 +63,7 @@ var sweepBodies = map[string]any{
 	"POST /profile/tokens/{id}/revoke":         url.Values{},
 	"POST /users/{id}/tokens/{tokenId}/revoke": url.Values{},
 	"POST /logout":                             url.Values{},
+	"POST /settings/rotate-keys":               url.Values{},
 	"POST /api/connectors":                     map[string]any{"name": "Sweep", "type": "delay"},
 	"PUT /api/connectors/{id}":                 map[string]any{"name": "Sweep target", "type": "delay"},
 	"POST /api/connectors/{id}/execute":        map[string]any{"command": "wait", "params": map[string]any{"duration": "0s"}},
@@ -432,7 +433,8 @@ var routePermissions = map[string]string{
 	"GET /incidents":                      "event:read",
 	"GET /incidents/{id}":                 "event:read",
 
-	"GET /settings": "settings:manage",
+	"GET /settings":              "settings:manage",
+	"POST /settings/rotate-keys": "settings:manage",
 }
 
 func TestRouteTableHoldsTheDecidedPermissions(t *testing.T) {

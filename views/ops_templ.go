@@ -1561,7 +1561,7 @@ func SettingsView(p SettingsPage) templ.Component {
 					return templ_7745c5c3_Err
 				}
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 128, "</dl></section><section class=\"card\" aria-labelledby=\"rbac-h\"><h2 id=\"rbac-h\">System roles and permissions</h2><p class=\"hint\">Give users roles on their user page. API tokens never exceed their owner's permissions.</p><div class=\"table-wrap\" tabindex=\"0\" role=\"region\" aria-label=\"Permissions of each role\"><table data-testid=\"role-table\"><thead><tr><th scope=\"col\">Permission</th>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 128, "</dl></section><section class=\"card\" aria-labelledby=\"keys-h\"><h2 id=\"keys-h\">Connector secrets</h2><p>Connector passwords and client secrets are stored encrypted with a key derived from <code>FLOH_ENCRYPTION_KEY</code>. After changing that key, set the old one as <code>FLOH_ENCRYPTION_KEY_PREVIOUS</code>, restart, and re-encrypt every connector's secrets with the new key here; then the previous key can be removed.</p><p class=\"hint\">Secrets already under the current key are left as they are. A connector whose secrets neither key opens is listed and left unchanged: enter its secrets again on its Configuration tab.</p><form method=\"post\" action=\"/settings/rotate-keys\"><button class=\"btn\" type=\"submit\" data-testid=\"rotate-keys\">Re-encrypt connector secrets with the current key</button></form></section><section class=\"card\" aria-labelledby=\"rbac-h\"><h2 id=\"rbac-h\">System roles and permissions</h2><p class=\"hint\">Give users roles on their user page. API tokens never exceed their owner's permissions.</p><div class=\"table-wrap\" tabindex=\"0\" role=\"region\" aria-label=\"Permissions of each role\"><table data-testid=\"role-table\"><thead><tr><th scope=\"col\">Permission</th>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -1573,7 +1573,7 @@ func SettingsView(p SettingsPage) templ.Component {
 				var templ_7745c5c3_Var65 string
 				templ_7745c5c3_Var65, templ_7745c5c3_Err = templ.JoinStringErrs(r)
 				if templ_7745c5c3_Err != nil {
-					return templ.Error{Err: templ_7745c5c3_Err, FileName: `ops.templ`, Line: 386, Col: 27}
+					return templ.Error{Err: templ_7745c5c3_Err, FileName: `ops.templ`, Line: 394, Col: 27}
 				}
 				_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var65))
 				if templ_7745c5c3_Err != nil {
@@ -1596,7 +1596,7 @@ func SettingsView(p SettingsPage) templ.Component {
 				var templ_7745c5c3_Var66 string
 				templ_7745c5c3_Var66, templ_7745c5c3_Err = templ.JoinStringErrs(row.Permission)
 				if templ_7745c5c3_Err != nil {
-					return templ.Error{Err: templ_7745c5c3_Err, FileName: `ops.templ`, Line: 393, Col: 53}
+					return templ.Error{Err: templ_7745c5c3_Err, FileName: `ops.templ`, Line: 401, Col: 53}
 				}
 				_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var66))
 				if templ_7745c5c3_Err != nil {
