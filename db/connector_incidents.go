@@ -19,3 +19,24 @@ func FindUnresolvedIncidentOf(ctx context.Context, idb bun.IDB, subjectKind, sub
 	}
 	return inc, nil
 }
+
+// ListUnresolvedIncidentsOf returns, for each of the subjects that has one, its newest open or
+// monitoring incident, keyed by subject id: one query for a whole list page.
+func ListUnresolvedIncidentsOf(ctx context.Context, idb bun.IDB, subjectKind string, subjectIDs []string) (map[string]Incident, error) {
+	out := map[string]Incident{}
+	if len(subjectIDs) == 0 {
+		return out, nil
+	}
+	var incidents []Incident
+	err := idb.NewSelect().Model(&incidents).
+		DistinctOn("subject_id").
+		Where("subject_kind = ? AND subject_id IN (?) AND status <> ?", subjectKind, bun.In(subjectIDs), IncidentResolved).
+		OrderExpr("subject_id, opened_at DESC, id").Scan(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list unresolved incidents of %s: %w", subjectKind, err)
+	}
+	for _, inc := range incidents {
+		out[inc.Subject.ID] = inc
+	}
+	return out, nil
+}

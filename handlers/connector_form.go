@@ -27,9 +27,10 @@ const (
 func kindWords(k connectors.Kind) string {
 	switch k {
 	case connectors.KindString:
-		return "text"
+		// Plain text needs no hint.
+		return ""
 	case connectors.KindText:
-		return "text, several lines allowed"
+		return "several lines allowed"
 	case connectors.KindInteger:
 		return "whole number"
 	case connectors.KindBoolean:
@@ -42,6 +43,27 @@ func kindWords(k connectors.Kind) string {
 		return "JSON array"
 	case connectors.KindDuration:
 		return "duration such as 30s, 5m or 1h"
+	}
+	return string(k)
+}
+
+// outputKindWords names the kind of a command's output.
+func outputKindWords(k connectors.Kind) string {
+	switch k {
+	case connectors.KindString, connectors.KindText:
+		return "text"
+	case connectors.KindInteger:
+		return "whole number"
+	case connectors.KindBoolean:
+		return "true or false"
+	case connectors.KindStringList:
+		return "list of text"
+	case connectors.KindObject:
+		return "object"
+	case connectors.KindArray:
+		return "list"
+	case connectors.KindDuration:
+		return "duration"
 	}
 	return string(k)
 }

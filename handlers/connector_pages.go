@@ -81,14 +81,29 @@ func (s *Server) listConnectors(w http.ResponseWriter, r *http.Request) error {
 		Page: s.page(r, "Connectors", "connectors"), Q: f.Q, Type: f.Type, IncludeDeleted: f.IncludeDeleted,
 		Types: s.typeOptions(), CanManage: principalFrom(r).Can(engine.PermConnectorManage),
 	}
+	ids := make([]string, len(cs))
+	for i := range cs {
+		ids[i] = cs[i].ID.String()
+	}
+	incidents, err := db.ListUnresolvedIncidentsOf(r.Context(), s.db.Bun, "connector", ids)
+	if err != nil {
+		return err
+	}
 	for i := range cs {
 		c := &cs[i]
-		p.Rows = append(p.Rows, views.ConnectorRow{
+		row := views.ConnectorRow{
 			ID: c.ID.String(), Name: c.Name, Description: c.Description, TypeLabel: s.typeLabel(c.Type),
 			Enabled: enabledBadge(c), Health: healthBadge(c.HealthStatus), HealthSince: s.when(c.HealthSince),
 			LastTest: lastTestBadge(c.LastTestOK), LastTestAt: s.when(c.LastTestAt), Updated: s.whenT(c.UpdatedAt),
 			Deleted: c.Deleted(),
-		})
+		}
+		if e := connectorError(storedError(c.LastError), row.ID, nil, nil); e != nil {
+			row.LastError = e.Class + ": " + e.Message
+		}
+		if inc, ok := incidents[row.ID]; ok {
+			row.Incident = &views.Link{Label: "Incident " + inc.Status, Href: "/incidents/" + inc.ID.String()}
+		}
+		p.Rows = append(p.Rows, row)
 	}
 	p.Pager = views.Pager{Page: f.Page.Page, PageSize: f.Page.PageSize, Total: total, Href: func(n int) string {
 		q := url.Values{"q": {f.Q}, "type": {f.Type}, "page": {strconv.Itoa(n)}}
@@ -502,11 +517,21 @@ func (s *Server) connectorPage(ctx context.Context, r *http.Request, c *db.Conne
 	case !errors.Is(err, db.ErrNotFound):
 		return p, err
 	}
+	if tab == "test" {
+		withoutLink(h.LastError, tabURL(id, "test"))
+	}
 	p.Connector.Health = h
 	for _, tb := range connectorTabs {
 		p.Tabs = append(p.Tabs, views.Tab{ID: tb.id, Label: tb.label, Href: tabURL(id, tb.id), Current: tb.id == tab})
 	}
 	return p, nil
+}
+
+// withoutLink drops the next step that leads to the page the admin is on.
+func withoutLink(e *views.ConnectorError, href string) {
+	if e != nil {
+		e.Next = slices.DeleteFunc(e.Next, func(l views.Link) bool { return l.Href == href })
+	}
 }
 
 // intervalWords shows the health monitor's interval, e.g. "5 minutes".
@@ -748,7 +773,7 @@ func commandDoc(cmd *connectors.Command) views.CommandDoc {
 		MutatingNote: cmd.MutatingNote, SyncCapable: cmd.SyncCapable, Params: schemaFields(paramPrefix, cmd.Params, true, nil),
 	}
 	for _, o := range cmd.Outputs {
-		d.Outputs = append(d.Outputs, views.OutputDoc{Name: o.Name, KindHint: kindWords(o.Kind), Help: o.Help})
+		d.Outputs = append(d.Outputs, views.OutputDoc{Name: o.Name, KindHint: outputKindWords(o.Kind), Help: o.Help})
 	}
 	d.Compensation = compensationWords(cmd)
 	return d
@@ -1020,6 +1045,7 @@ func (s *Server) testConnector(w http.ResponseWriter, r *http.Request) error {
 		Success: out.Success, Mock: out.Mock, Message: out.Message, Duration: durationWords(out.DurationMS),
 		Error: connectorError(out.Error, c.ID.String(), s.engine.ConnectorType(c.Type), nil), At: s.whenT(s.engine.Clock().Now()),
 	}
+	withoutLink(p.Test.Error, tabURL(c.ID.String(), "test"))
 	if len(out.Data) > 0 {
 		p.Test.Data = indentJSON(out.Data)
 	}

@@ -393,7 +393,7 @@ func TestConnectorTestAndExecutePlainAndHtmx(t *testing.T) {
 		`data-testid="test-duration"`, `data-url="/connectors/`+id+`?tab=test"`, `badge-ok">healthy`)
 	frag := ts.postForm(t, c, "/connectors/"+id+"/test", url.Values{}, append(ts.sameOrigin(), "HX-Request", "true")...).wantStatus(t, http.StatusOK)
 	body := strings.TrimSpace(frag.Body)
-	if isFullPage(body) || !strings.HasPrefix(body, `<section class="card" id="test-result"`) {
+	if isFullPage(body) || !strings.HasPrefix(body, `<section class="card" aria-labelledby="test-result-h" data-testid="test-result">`) {
 		t.Fatalf("an htmx test is not the result fragment:\n%s", body)
 	}
 	wantContains(t, "an htmx test", body, `data-testid="test-outcome">passed`, `id="connector-health"`, `hx-swap-oob="true"`, "healthy")
@@ -545,7 +545,8 @@ func TestConnectorHealthIncidentAndLinksFromOps(t *testing.T) {
 		`data-testid="error-class">Cannot reach the target`, `data-testid="health-incident"`, `href="/incidents/`+inc.ID.String()+`"`,
 		`href="/connectors/`+id+`?tab=test"`)
 	list := ts.get(t, c, "/connectors").wantStatus(t, http.StatusOK)
-	wantContains(t, "the list", list.Body, `badge-bad">down`, "since")
+	wantContains(t, "the list", list.Body, `badge-bad">down`, `since <time datetime=`, `data-testid="row-last-error">Cannot reach the target: `,
+		`href="/incidents/`+inc.ID.String()+`" data-testid="row-incident">Incident open`)
 
 	// Incidents and events about a connector link to it.
 	link := `href="/connectors/` + id + `" data-testid="subject-link"`

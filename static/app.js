@@ -21,16 +21,32 @@
   });
 
   // After a 422 swap, move focus to the error summary so keyboard and screen-reader users
-  // land on the list of what to fix (the GOV.UK pattern).
+  // land on the list of what to fix (the GOV.UK pattern); after any other swap, to a result
+  // marked data-swap-focus (a console run replaces the button that had focus). An outerHTML
+  // swap fires the event on the new element, while detail.target is the old one, now detached.
   document.addEventListener("htmx:afterSwap", function (evt) {
-    focusErrorSummary(evt.detail.target);
+    var roots = [evt.target, evt.detail.target];
+    for (var i = 0; i < roots.length; i++) {
+      if (focusErrorSummary(roots[i])) {
+        return;
+      }
+    }
+    for (var j = 0; j < roots.length; j++) {
+      var result = roots[j] && roots[j].querySelector && roots[j].querySelector("[data-swap-focus]");
+      if (result && result.isConnected) {
+        result.focus();
+        return;
+      }
+    }
   });
 
   function focusErrorSummary(root) {
-    var summary = root.querySelector && root.querySelector("[data-error-summary]");
-    if (summary) {
+    var summary = root && root.querySelector && root.querySelector("[data-error-summary]");
+    if (summary && summary.isConnected) {
       summary.focus();
+      return true;
     }
+    return false;
   }
 
   // Session expiry warning: GET /api/auth/session does not count as activity, so polling it

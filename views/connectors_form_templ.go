@@ -949,7 +949,7 @@ func textareaRows(kind string) string {
 	case "stringList":
 		return "3"
 	case "object", "array":
-		return "6"
+		return "8"
 	}
 	return "4"
 }

@@ -427,10 +427,13 @@ type ConnectorRow struct {
 	Enabled     Badge
 	Health      Badge
 	HealthSince Time
-	LastTest    Badge
-	LastTestAt  Time
-	Updated     Time
-	Deleted     bool
+	// LastError is the last failed test's error in a line: its class in words and message.
+	LastError  string
+	Incident   *Link
+	LastTest   Badge
+	LastTestAt Time
+	Updated    Time
+	Deleted    bool
 }
 
 // ConnectorError is a classified connector failure as an admin needs it: the class in words,

@@ -17,7 +17,7 @@ const failingImpacts = new Set(['serious', 'critical']);
 const gatingTags = ['wcag2a', 'wcag2aa'];
 const infoTags = ['wcag21a', 'wcag21aa', 'wcag22aa', 'best-practice'];
 
-// A trace of 48 page loads with full-page screenshots is large and slow; the PNGs say enough.
+// A trace of 80 page loads with full-page screenshots is large and slow; the PNGs say enough.
 test.use({ trace: 'off' });
 
 type Finding = {
@@ -64,7 +64,7 @@ test('every page passes axe (no serious/critical) and is photographed at desktop
   page,
   baseURL,
 }, testInfo) => {
-  test.setTimeout(240_000);
+  test.setTimeout(480_000);
   fs.mkdirSync(shotsDir, { recursive: true });
 
   // Data for the user pages: one live user with a profile, one deleted user.
@@ -72,6 +72,66 @@ test('every page passes axe (no serious/critical) and is photographed at desktop
   const deletedEmail = uniqueEmail('a11y-deleted');
   let liveId = '';
   let deletedId = '';
+
+  // Data for the connector pages: a delay, an Authifi that cannot be reached (tested twice,
+  // so it is down with an incident), an email relay in mock mode whose send answers with an
+  // error, and a deleted connector. Names are unique to this run.
+  const tag = uniqueSuffix().slice(-5);
+  const cx = { pause: '', authifi: '', mail: '', deleted: '' };
+  const setUpConnectors = async (p: Page) => {
+    const create = async (data: object) => {
+      const res = await p.request.post('/api/connectors', { data });
+      expect(res.status(), await res.text()).toBe(201);
+      return (await res.json()).id as string;
+    };
+    cx.pause = await create({ name: `Pause ${tag}`, type: 'delay', description: 'Waits for the directory to replicate between two steps.' });
+    cx.authifi = await create({
+      name: `Authifi production ${tag}`,
+      type: 'authifi',
+      description: 'Users, roles and groups of the production tenant. Owner: IAM team.',
+      config: { baseUrl: 'http://127.0.0.1:9/_api', tenant: 'prod', tenantId: '42', clientId: 'floh-provisioning', clientSecret: 'e2e-client-secret' },
+      mockData: {
+        listUsers: {
+          outputs: {
+            records: [
+              { externalId: 'u-1001', email: 'jane.doe@example.com', displayName: 'Jane Doe', attributes: { enabled: true } },
+              { externalId: 'u-1002', email: 'richard.roe@example.com', displayName: 'Richard Roe', attributes: { enabled: false } },
+            ],
+            count: 2,
+            nextCursor: '',
+          },
+        },
+      },
+    });
+    for (let i = 0; i < 2; i++) {
+      expect((await p.request.post(`/api/connectors/${cx.authifi}/test`)).status()).toBe(200);
+    }
+    cx.mail = await create({
+      name: `Mail relay ${tag}`,
+      type: 'email',
+      config: { smtpUrl: 'smtp://floh:relay-password@mail.example.test:587?from=floh@example.test' },
+      mockMode: true,
+      mockData: { send: { error: { class: 'unauthorized', code: '535', message: 'the relay refused the credentials of floh (535 5.7.8)' } } },
+    });
+    cx.deleted = await create({ name: `Old relay ${tag}`, type: 'delay' });
+    expect((await p.request.delete(`/api/connectors/${cx.deleted}`)).status()).toBe(200);
+  };
+  const field = (p: Page, name: string) => p.locator(`[name="${name}"]`);
+  const wizardToConfig = async (p: Page) => {
+    await p.goto('/connectors/new?type=authifi');
+    await field(p, 'name').fill(`Authifi staging ${tag}`);
+    await field(p, 'description').fill('The staging tenant, for trying workflows.');
+    await p.getByTestId('wizard-next').click();
+    await expect(field(p, 'config.baseUrl')).toBeVisible();
+  };
+  const fillAuthifi = async (p: Page, baseUrl: string) => {
+    await field(p, 'config.baseUrl').fill(baseUrl);
+    await field(p, 'config.tenant').fill('staging');
+    await field(p, 'config.tenantId').fill('7');
+    await field(p, 'config.clientId').fill('floh-staging');
+    await field(p, 'config.clientSecret').fill('staging-secret-value');
+    await p.getByTestId('wizard-next').click();
+  };
 
   const h1 = (text: string | RegExp) => async (p: Page) => {
     await expect(p.getByRole('heading', { level: 1 })).toHaveText(text);
@@ -114,6 +174,7 @@ test('every page passes axe (no serious/critical) and is photographed at desktop
           expect(del.status()).toBe(201);
           deletedId = (await del.json()).id;
           expect((await p.request.delete(`/api/users/${deletedId}`)).status()).toBe(200);
+          await setUpConnectors(p);
         }
       },
       ready: h1(/^Hello, Ada/),
@@ -168,6 +229,129 @@ test('every page passes axe (no serious/critical) and is photographed at desktop
         await p.getByTestId('user-row-admin@example.test').getByRole('link').click();
       },
       ready: h1('Ada Admin'),
+    },
+    { name: 'connectors', open: (p) => p.goto('/connectors'), ready: h1('Connectors') },
+    {
+      name: 'connectors-with-deleted',
+      open: (p) => p.goto(`/connectors?q=${tag}&includeDeleted=true`),
+      ready: async (p) => {
+        await expect(p.getByTestId(`connector-row-Old relay ${tag}`)).toBeVisible();
+      },
+    },
+    { name: 'connector-new', open: (p) => p.goto('/connectors/new'), ready: h1('Create a connector: choose its type') },
+    { name: 'connector-new-details', open: (p) => p.goto('/connectors/new?type=authifi'), ready: h1('Name your Authifi connector') },
+    {
+      name: 'connector-new-settings-with-errors',
+      open: async (p) => {
+        await wizardToConfig(p);
+        await fillAuthifi(p, 'ftp://auth.example.com');
+      },
+      ready: async (p) => {
+        await expect(p.getByTestId('error-summary')).toBeFocused();
+        await expect(p.getByTestId('secret-state-clientSecret')).toHaveText('entered, not saved yet');
+      },
+    },
+    {
+      name: 'connector-new-review',
+      open: async (p) => {
+        await wizardToConfig(p);
+        await fillAuthifi(p, 'https://staging.auth.example.com/_api');
+      },
+      ready: async (p) => {
+        await expect(p.getByTestId('wizard-review')).toBeVisible();
+      },
+    },
+    {
+      name: 'connector-overview-down',
+      open: (p) => p.goto(`/connectors/${cx.authifi}`),
+      ready: async (p) => {
+        await expect(p.getByTestId('connector-health')).toHaveText('down');
+        await expect(p.getByTestId('health-incident')).toBeVisible();
+      },
+    },
+    {
+      name: 'connector-configuration',
+      open: (p) => p.goto(`/connectors/${cx.authifi}?tab=configuration`),
+      ready: async (p) => {
+        await expect(p.getByTestId('config-form')).toBeVisible();
+      },
+    },
+    {
+      name: 'connector-configuration-with-errors',
+      open: async (p) => {
+        await p.goto(`/connectors/${cx.authifi}?tab=configuration`);
+        await field(p, 'config.baseUrl').fill('auth.example.com');
+        await field(p, 'mockData').fill('{"listUsers": {"error": {"class": "broken", "message": "x"}}}');
+        await p.getByTestId('save-config').click();
+      },
+      ready: async (p) => {
+        await expect(p.getByTestId('error-summary')).toBeVisible();
+      },
+    },
+    {
+      name: 'connector-commands',
+      open: (p) => p.goto(`/connectors/${cx.authifi}?tab=commands&command=createUser`),
+      ready: async (p) => {
+        await expect(p.getByTestId('mutating-warning')).toBeVisible();
+      },
+    },
+    {
+      name: 'connector-commands-records',
+      open: async (p) => {
+        await p.goto(`/connectors/${cx.authifi}?tab=commands`);
+        await p.getByTestId('command-listUsers').click();
+        await expect(p).toHaveURL(/command=listUsers/);
+        await field(p, 'useMock').check();
+        await p.getByTestId('run-command').click();
+      },
+      ready: async (p) => {
+        await expect(p.getByTestId('result-records')).toBeVisible();
+        await expect(p.getByTestId('console-result')).toBeFocused();
+      },
+    },
+    {
+      name: 'connector-commands-error',
+      open: async (p) => {
+        await p.goto(`/connectors/${cx.mail}?tab=commands`);
+        await field(p, 'param.to').fill('jane.doe@example.com');
+        await field(p, 'param.subject').fill('Welcome');
+        await field(p, 'param.body').fill('Your account is ready.');
+        await p.getByTestId('run-command').click();
+      },
+      ready: async (p) => {
+        await expect(p.getByTestId('error-class')).toHaveText('Credentials refused');
+      },
+    },
+    {
+      name: 'connector-test-failed',
+      open: async (p) => {
+        await p.goto(`/connectors/${cx.authifi}?tab=test`);
+        await p.getByTestId('run-test').click();
+      },
+      ready: async (p) => {
+        await expect(p.getByTestId('test-outcome')).toHaveText('failed');
+      },
+    },
+    {
+      name: 'connector-logs',
+      open: (p) => p.goto(`/connectors/${cx.authifi}?tab=logs`),
+      ready: async (p) => {
+        await expect(p.getByTestId('executions-table')).toBeVisible();
+      },
+    },
+    {
+      name: 'connector-delete-confirm',
+      open: (p) => p.goto(`/connectors/${cx.pause}/delete`),
+      ready: async (p) => {
+        await expect(p.getByTestId('confirm-button')).toBeVisible();
+      },
+    },
+    {
+      name: 'connector-deleted',
+      open: (p) => p.goto(`/connectors/${cx.deleted}`),
+      ready: async (p) => {
+        await expect(p.getByTestId('deleted-note')).toBeVisible();
+      },
     },
     { name: 'profile', open: (p) => p.goto('/profile'), ready: h1('Your profile') },
     {
