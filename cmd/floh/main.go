@@ -115,6 +115,11 @@ func withEngine(ctx context.Context, getenv func(string) string, log *slog.Logge
 	if err != nil {
 		return err
 	}
+	// The engine opens connector secrets with the encryption key, which development keeps
+	// in the data dir; a CLI command may be the first to run on a fresh machine.
+	if err := ensureDataDir(cfg.DataDir); err != nil {
+		return err
+	}
 	if err := cfg.resolveKeys(); err != nil {
 		return err
 	}
