@@ -156,15 +156,13 @@ func (s *Server) readWizard(r *http.Request) (*wizard, string, error) {
 	if wz.t == nil {
 		return wz, submitted, nil
 	}
-	for _, f := range wz.t.Config {
-		name := configPrefix + f.Name
-		if f.Secret {
-			continue
-		}
-		if submitted == stepConfig {
-			wz.values[name] = typedFields(r.PostForm, configPrefix, []connectors.Field{f}, false)[name]
-		} else if vs, ok := r.PostForm[name]; ok {
-			wz.values[name] = vs[0]
+	if submitted == stepConfig {
+		wz.values = typedFields(r.PostForm, configPrefix, wz.t.Config, false)
+	} else {
+		for _, f := range wz.t.Config {
+			if vs, ok := r.PostForm[configPrefix+f.Name]; ok && !f.Secret {
+				wz.values[configPrefix+f.Name] = vs[0]
+			}
 		}
 	}
 	if sealed := r.PostFormValue("sealed"); sealed != "" {
@@ -226,7 +224,7 @@ func onStep(errs []views.FieldError, step string) []views.FieldError {
 	return out
 }
 
-// check validates the wizard's answers the way creating would and returns the problems.
+// checkWizard validates the wizard's answers the way creating would and returns the problems.
 func (s *Server) checkWizard(wz *wizard) ([]views.FieldError, error) {
 	in, problems := wz.input()
 	err := s.engine.CheckConnectorInput(in)

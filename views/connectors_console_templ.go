@@ -31,7 +31,7 @@ func ConnectorCommands(p ConnectorPage) templ.Component {
 			templ_7745c5c3_Var1 = templ.NopComponent
 		}
 		ctx = templ.ClearChildren(ctx)
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 1, "<div class=\"split\"><nav class=\"card command-list\" aria-labelledby=\"commands-h\"><h2 id=\"commands-h\">Commands</h2>")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 1, "<div class=\"split\"><nav class=\"card command-list\" aria-labelledby=\"commands-h\" id=\"field-command\" tabindex=\"-1\"><h2 id=\"commands-h\">Commands</h2>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}

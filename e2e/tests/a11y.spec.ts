@@ -17,7 +17,7 @@ const failingImpacts = new Set(['serious', 'critical']);
 const gatingTags = ['wcag2a', 'wcag2aa'];
 const infoTags = ['wcag21a', 'wcag21aa', 'wcag22aa', 'best-practice'];
 
-// A trace of 80 page loads with full-page screenshots is large and slow; the PNGs say enough.
+// A trace of 82 page loads with full-page screenshots is large and slow; the PNGs say enough.
 test.use({ trace: 'off' });
 
 type Finding = {
@@ -240,6 +240,16 @@ test('every page passes axe (no serious/critical) and is photographed at desktop
     },
     { name: 'connector-new', open: (p) => p.goto('/connectors/new'), ready: h1('Create a connector: choose its type') },
     { name: 'connector-new-details', open: (p) => p.goto('/connectors/new?type=authifi'), ready: h1('Name your Authifi connector') },
+    {
+      // LDAP has every kind of setting: a PEM textarea, switches, a number with a default.
+      name: 'connector-new-settings-ldap',
+      open: async (p) => {
+        await p.goto('/connectors/new?type=ldap');
+        await field(p, 'name').fill(`Staff directory ${tag}`);
+        await p.getByTestId('wizard-next').click();
+      },
+      ready: h1('Settings of your LDAP connector'),
+    },
     {
       name: 'connector-new-settings-with-errors',
       open: async (p) => {
