@@ -443,3 +443,32 @@ func TestFormSecretsAreBoundToTheUserAndExpire(t *testing.T) {
 		t.Fatalf("it expires: %v", err)
 	}
 }
+
+// FLOH_MOCK_CONNECTORS: every connector answers from mock data and nothing reaches a target,
+// unless a call asks for the real one.
+func TestSystemMockMode(t *testing.T) {
+	t.Parallel()
+	f := setup(t, func(o *engine.Options) { o.MockConnectors = true })
+	c, err := f.eng.CreateConnector(f.ctx, f.actor(), probeInput("Mocked", "probe://system-mock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	probeFailures.Store("probe://system-mock", connectors.Errorf(connectors.ConnectorDown, "DOWN", "unreachable"))
+	defer probeFailures.Delete("probe://system-mock")
+	res, err := f.eng.ExecuteConnector(f.ctx, f.actor(), c.ID, engine.ExecuteInput{Command: "createThing", Params: map[string]any{"name": "x"}}, engine.SourceConsole)
+	if err != nil || !res.Success || !res.Mock || res.Data["id"] != "mock-id" || res.Data["created"] != true {
+		t.Fatalf("system mock: %+v %v", res, err)
+	}
+	out, err := f.eng.TestConnector(f.ctx, f.actor(), c.ID, engine.SourceConsole)
+	if err != nil || !out.Success || !out.Mock {
+		t.Fatalf("a mocked test contacts nothing: %+v %v", out, err)
+	}
+	if n, _ := f.eng.CheckConnectorHealth(f.ctx); n != 0 {
+		t.Fatalf("the health monitor rests in system mock mode (tested %d)", n)
+	}
+	real := false
+	res, _ = f.eng.ExecuteConnector(f.ctx, f.actor(), c.ID, engine.ExecuteInput{Command: "createThing", Params: map[string]any{"name": "x"}, UseMock: &real}, engine.SourceConsole)
+	if res.Success || res.Mock || res.Error.Class != connectors.ConnectorDown {
+		t.Fatalf("useMock=false wins over the system setting: %+v", res)
+	}
+}

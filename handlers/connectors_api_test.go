@@ -109,6 +109,9 @@ func TestConnectorsAPI(t *testing.T) {
 	if strings.Contains(res.Body, secret) {
 		t.Fatalf("the secret came back: %s", res.Body)
 	}
+	if calls := srv.Calls(); len(calls) != 0 {
+		t.Fatalf("creating a connector contacted the target: %+v", calls)
+	}
 	ts.do(t, c, "POST", "/api/connectors", authifiBody("authifi", srv, secret), tok...).apiError(t, 422, "validation_failed")
 
 	// Replacing without the secret keeps it: the test still authenticates.

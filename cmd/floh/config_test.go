@@ -102,3 +102,24 @@ func TestDevelopmentKeysAreGeneratedOnceWithMode0600(t *testing.T) {
 		t.Fatal("cookie keys are two distinct derived keys")
 	}
 }
+
+func TestConnectorSettings(t *testing.T) {
+	c, err := loadConfig(env(map[string]string{"FLOH_MOCK_CONNECTORS": "true", "FLOH_HEALTH_INTERVAL": "90s"}))
+	if err != nil || !c.MockConnectors || c.HealthInterval.String() != "1m30s" {
+		t.Fatalf("connector settings: %+v %v", c, err)
+	}
+	c, _ = loadConfig(env(map[string]string{}))
+	if c.MockConnectors || c.HealthInterval.String() != "5m0s" {
+		t.Fatalf("defaults: mock %v, interval %s", c.MockConnectors, c.HealthInterval)
+	}
+	for v, name := range map[string]string{"yes": "FLOH_MOCK_CONNECTORS"} {
+		if _, err := loadConfig(env(map[string]string{name: v})); err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("%s=%s: %v", name, v, err)
+		}
+	}
+	for _, v := range []string{"5", "1s", "48h", "soon"} {
+		if _, err := loadConfig(env(map[string]string{"FLOH_HEALTH_INTERVAL": v})); err == nil || !strings.Contains(err.Error(), "FLOH_HEALTH_INTERVAL") {
+			t.Errorf("FLOH_HEALTH_INTERVAL=%s: %v", v, err)
+		}
+	}
+}
