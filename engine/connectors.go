@@ -53,21 +53,21 @@ type ConnectorInput struct {
 // connectorState is what the audit log records of a connector: its public fields, never a
 // secret value.
 type connectorState struct {
-	Name         string          `json:"name"`
-	Type         string          `json:"type"`
-	Description  string          `json:"description"`
-	Enabled      bool            `json:"enabled"`
-	Config       json.RawMessage `json:"config"`
-	SecretsSet   []string        `json:"secretsSet"`
-	MockMode     bool            `json:"mockMode"`
-	MockData     json.RawMessage `json:"mockData"`
-	SecretsSaved []string        `json:"secretsChanged,omitempty"`
+	Name           string          `json:"name"`
+	Type           string          `json:"type"`
+	Description    string          `json:"description"`
+	Enabled        bool            `json:"enabled"`
+	Config         json.RawMessage `json:"config"`
+	SecretsSet     []string        `json:"secretsSet"`
+	MockMode       bool            `json:"mockMode"`
+	MockData       json.RawMessage `json:"mockData"`
+	SecretsChanged []string        `json:"secretsChanged,omitempty"`
 }
 
 func stateOf(c *db.Connector, changed []string) connectorState {
 	return connectorState{
 		Name: c.Name, Type: c.Type, Description: c.Description, Enabled: c.Enabled, Config: c.Config,
-		SecretsSet: c.SecretFields, MockMode: c.MockMode, MockData: c.MockData, SecretsSaved: changed,
+		SecretsSet: c.SecretFields, MockMode: c.MockMode, MockData: c.MockData, SecretsChanged: changed,
 	}
 }
 
@@ -108,12 +108,22 @@ func (e *Engine) UpdateConnector(ctx context.Context, a Actor, id uuid.UUID, in 
 		}
 		in.Type = c.Type
 		before := stateOf(c, nil)
-		stored, openErr := e.openSecrets(c)
+		stored, err := e.openSecrets(c)
+		if err != nil {
+			// Keys changed without a rotation: the admin must type the secrets again, and
+			// the message says so rather than calling them missing.
+			v := &ValidationError{}
+			for _, name := range c.SecretFields {
+				if val, ok := in.Config[name]; !ok || val == nil || val == "" {
+					v.Add("config."+name, "the stored value cannot be decrypted with FLOH_ENCRYPTION_KEY or FLOH_ENCRYPTION_KEY_PREVIOUS; enter it again")
+				}
+			}
+			if err := v.Err(); err != nil {
+				return err
+			}
+		}
 		changed, err := e.applyConnectorInput(c, in, stored)
 		if err != nil {
-			if openErr != nil {
-				return fmt.Errorf("%w (stored secrets: %v)", err, openErr)
-			}
 			return err
 		}
 		c.UpdatedAt = e.now()

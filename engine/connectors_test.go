@@ -241,6 +241,13 @@ func TestRotateConnectorKeys(t *testing.T) {
 	if err != nil || out.Success || out.Error.Code != "SECRETS_UNREADABLE" {
 		t.Fatalf("unreadable secrets: %+v %v", out, err)
 	}
+	in := probeInput("Rotating", "probe://rotate")
+	delete(in.Config, "token")
+	_, err = withKeys(newKey, nil).UpdateConnector(f.ctx, f.actor(), c.ID, in)
+	wantValidation(t, err, "config.token")
+	if !strings.Contains(err.Error(), "cannot be decrypted") {
+		t.Fatalf("the message says why the secret is needed again: %v", err)
+	}
 	res, err := withKeys(randomKey(t), nil).RotateConnectorKeys(f.ctx, f.actor())
 	if err != nil || res.Total != 1 || res.Rotated != 0 || len(res.Failed) != 1 || res.Failed[0].Name != "Rotating" {
 		t.Fatalf("a wrong key rotates nothing and names the connector: %+v %v", res, err)
