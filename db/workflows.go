@@ -1,0 +1,145 @@
+package db
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/uptrace/bun"
+)
+
+// Workflow statuses.
+const (
+	WorkflowDraft      = "draft"
+	WorkflowActive     = "active"
+	WorkflowDeprecated = "deprecated"
+)
+
+// Workflow is a provisioning workflow: its lifecycle, its open draft and its newest version.
+type Workflow struct {
+	bun.BaseModel `bun:"table:workflows"`
+
+	ID          uuid.UUID       `bun:"id,pk,type:uuid" json:"id"`
+	Name        string          `bun:"name" json:"name"`
+	Description string          `bun:"description" json:"description"`
+	Category    string          `bun:"category" json:"category"`
+	Status      string          `bun:"status" json:"status"`
+	Draft       json.RawMessage `bun:"draft,type:jsonb,nullzero" json:"-"`
+	Version     int             `bun:"version" json:"version"`
+	CreatedBy   string          `bun:"created_by" json:"createdBy"`
+	CreatedAt   time.Time       `bun:"created_at" json:"createdAt"`
+	UpdatedAt   time.Time       `bun:"updated_at" json:"updatedAt"`
+	DeletedAt   *time.Time      `bun:"deleted_at" json:"deletedAt"`
+}
+
+// Deleted reports whether the workflow is soft-deleted.
+func (w *Workflow) Deleted() bool { return w.DeletedAt != nil }
+
+// WorkflowNameConstraint is the unique index on live workflow names.
+const WorkflowNameConstraint = "workflows_name_live"
+
+// InsertWorkflow stores a new workflow; the caller sets every field.
+func InsertWorkflow(ctx context.Context, idb bun.IDB, w *Workflow) error {
+	if _, err := idb.NewInsert().Model(w).Exec(ctx); err != nil {
+		return fmt.Errorf("insert workflow: %w", err)
+	}
+	return nil
+}
+
+// UpdateWorkflow writes every column of w but id, created_by and created_at.
+func UpdateWorkflow(ctx context.Context, idb bun.IDB, w *Workflow) error {
+	if _, err := idb.NewUpdate().Model(w).ExcludeColumn("id", "created_by", "created_at").WherePK().Exec(ctx); err != nil {
+		return fmt.Errorf("update workflow: %w", err)
+	}
+	return nil
+}
+
+// FindWorkflow loads a workflow by id, deleted or not.
+func FindWorkflow(ctx context.Context, idb bun.IDB, id uuid.UUID) (*Workflow, error) {
+	w := new(Workflow)
+	if err := idb.NewSelect().Model(w).Where("id = ?", id).Scan(ctx); err != nil {
+		return nil, fmt.Errorf("find workflow %s: %w", id, notFound(err))
+	}
+	return w, nil
+}
+
+// FindWorkflowForUpdate loads a workflow and locks its row until the transaction ends.
+func FindWorkflowForUpdate(ctx context.Context, tx bun.Tx, id uuid.UUID) (*Workflow, error) {
+	w := new(Workflow)
+	if err := tx.NewSelect().Model(w).Where("id = ?", id).For("UPDATE").Scan(ctx); err != nil {
+		return nil, fmt.Errorf("find workflow %s: %w", id, notFound(err))
+	}
+	return w, nil
+}
+
+// WorkflowFilter selects workflows for a list.
+type WorkflowFilter struct {
+	Q              string // substring of the name, description or category
+	Status         string
+	IncludeDeleted bool
+	Page           Page
+}
+
+// ListWorkflows returns one page of workflows by name and the total matching the filter.
+func ListWorkflows(ctx context.Context, idb bun.IDB, f WorkflowFilter) ([]Workflow, int, error) {
+	ws := []Workflow{}
+	q := idb.NewSelect().Model(&ws)
+	if !f.IncludeDeleted {
+		q = q.Where("deleted_at IS NULL")
+	}
+	if f.Status != "" {
+		q = q.Where("status = ?", f.Status)
+	}
+	if f.Q != "" {
+		like := "%" + escapeLike(strings.ToLower(f.Q)) + "%"
+		q = q.Where("(lower(name) LIKE ? OR lower(description) LIKE ? OR lower(category) LIKE ?)", like, like, like)
+	}
+	total, err := f.Page.apply(q.OrderExpr("lower(name), id")).ScanAndCount(ctx)
+	if err != nil {
+		return nil, 0, fmt.Errorf("list workflows: %w", err)
+	}
+	return ws, int(total), nil
+}
+
+// WorkflowVersion is an immutable published definition.
+type WorkflowVersion struct {
+	bun.BaseModel `bun:"table:workflow_versions"`
+
+	WorkflowID  uuid.UUID       `bun:"workflow_id,pk,type:uuid" json:"workflowId"`
+	Version     int             `bun:"version,pk" json:"version"`
+	Definition  json.RawMessage `bun:"definition,type:jsonb" json:"definition"`
+	PublishedAt time.Time       `bun:"published_at" json:"publishedAt"`
+	PublishedBy string          `bun:"published_by" json:"publishedBy"`
+}
+
+// InsertWorkflowVersion stores a published version.
+func InsertWorkflowVersion(ctx context.Context, idb bun.IDB, v *WorkflowVersion) error {
+	if _, err := idb.NewInsert().Model(v).Exec(ctx); err != nil {
+		return fmt.Errorf("insert workflow version: %w", err)
+	}
+	return nil
+}
+
+// FindWorkflowVersion loads one version of a workflow.
+func FindWorkflowVersion(ctx context.Context, idb bun.IDB, workflowID uuid.UUID, version int) (*WorkflowVersion, error) {
+	v := new(WorkflowVersion)
+	err := idb.NewSelect().Model(v).Where("workflow_id = ? AND version = ?", workflowID, version).Scan(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("find version %d of workflow %s: %w", version, workflowID, notFound(err))
+	}
+	return v, nil
+}
+
+// ListWorkflowVersions returns a workflow's versions, newest first, without their documents.
+func ListWorkflowVersions(ctx context.Context, idb bun.IDB, workflowID uuid.UUID) ([]WorkflowVersion, error) {
+	vs := []WorkflowVersion{}
+	err := idb.NewSelect().Model(&vs).ExcludeColumn("definition").
+		Where("workflow_id = ?", workflowID).OrderExpr("version DESC").Scan(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list versions of workflow %s: %w", workflowID, err)
+	}
+	return vs, nil
+}
