@@ -192,3 +192,19 @@ func PurgeExecutions(ctx context.Context, idb bun.IDB, cutoff time.Time) (int64,
 	}
 	return res.RowsAffected()
 }
+
+// FindLiveConnectorByRef finds a live connector by id or, failing that, by name
+// (case-insensitive): workflow steps may name their connector either way.
+func FindLiveConnectorByRef(ctx context.Context, idb bun.IDB, ref string) (*Connector, error) {
+	c := new(Connector)
+	q := idb.NewSelect().Model(c).Where("deleted_at IS NULL")
+	if id, err := uuid.Parse(ref); err == nil {
+		q = q.Where("id = ?", id)
+	} else {
+		q = q.Where("lower(name) = lower(?)", ref)
+	}
+	if err := q.Scan(ctx); err != nil {
+		return nil, fmt.Errorf("find connector %q: %w", ref, notFound(err))
+	}
+	return c, nil
+}
