@@ -49,8 +49,14 @@ func (v ValidationErrors) Unwrap() []error {
 	return errs
 }
 
-// maxDefinitionBytes bounds a document: hundreds of steps fit in a tenth of it.
-const maxDefinitionBytes = 4 << 20
+// Limits on a document. Real workflows have tens of steps; the limits keep lint's graph
+// walks (steps × edges) fast on anything Parse accepts.
+const (
+	maxDefinitionBytes = 4 << 20
+	maxSteps           = 1000
+	maxEdges           = 5000
+	maxVariables       = 500
+)
 
 // shape describes the JSON a definition may hold, so Parse can name the path of an unknown
 // field or a value of the wrong type, which encoding/json does not.
@@ -98,6 +104,16 @@ func Parse(data []byte) (*Definition, error) {
 	}
 	var problems ValidationErrors
 	checkJSONShape(raw, definitionShape, "", &problems)
+	if doc, ok := raw.(map[string]any); ok {
+		for _, limit := range []struct {
+			field string
+			max   int
+		}{{"steps", maxSteps}, {"edges", maxEdges}, {"variables", maxVariables}} {
+			if l, _ := doc[limit.field].([]any); len(l) > limit.max {
+				problems = append(problems, FieldError{Field: limit.field, Message: fmt.Sprintf("has %d entries; at most %d are allowed", len(l), limit.max)})
+			}
+		}
+	}
 	if len(problems) > 0 {
 		return nil, problems
 	}

@@ -25,7 +25,7 @@ const provisioning = `{
 		{"id": "names", "name": "Names", "type": "transform", "config": {"set": {"username": "lower(firstName)"}}},
 		{"id": "user", "name": "Floh user", "type": "user_create", "config": {"email": "{{username}}@example.test", "setAsSubject": true}},
 		{"id": "ad", "name": "AD account", "type": "connector", "config": {"connectorId": "ad", "command": "createAccount",
-			"params": {"username": "{{username}}"}, "output": "adAccount", "retry": {"maxAttempts": 3}, "timeout": "30s"}},
+			"params": {"username": "{{username}}", "ou": "OU=Staff"}, "output": "adAccount", "retry": {"maxAttempts": 3}, "timeout": "30s"}},
 		{"id": "check", "name": "Check", "type": "condition", "config": {"branches": [{"name": "big", "when": "len(username) > 3"}], "default": "small"}},
 		{"id": "approve", "name": "Approve", "type": "approval", "config": {"approvers": ["role:Approver"], "mode": "single", "timeout": "72h"}},
 		{"id": "task", "name": "Task", "type": "manual_task", "config": {"assignee": "role:IT", "title": "Badge for {{targetUser.displayName}}"}},
@@ -345,6 +345,12 @@ func FuzzParse(f *testing.F) {
 		}
 		if out2, _ := json.Marshal(again); string(out2) != string(out) {
 			t.Errorf("round trip changed the document:\n%s\n%s", out, out2)
+		}
+		if findings := Lint(d, testCatalogue); findings == nil {
+			t.Error("Lint returned nil")
+		}
+		if diff := Diff(d, again); len(diff.Steps.Changed)+len(diff.Steps.Added)+len(diff.Edges.Added)+len(diff.Settings.Changed) != 0 {
+			t.Errorf("a document differs from itself read back: %+v", diff)
 		}
 		for i := range d.Steps {
 			s := &d.Steps[i]
