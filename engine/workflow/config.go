@@ -206,6 +206,9 @@ func readTransform(r *configReader) TransformConfig {
 	if set == nil {
 		return TransformConfig{}
 	}
+	if len(set) == 0 {
+		r.report("set", "needs at least one variable", true)
+	}
 	c := TransformConfig{Set: make(map[string]string, len(set))}
 	for _, name := range slices.Sorted(maps.Keys(set)) {
 		r.checkName("set."+name, name)

@@ -79,7 +79,7 @@ func Compile(src string, names []string) (p *Program, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := checkShape(src, tree.Node); err != nil {
+	if err := checkExpressionShape(src, tree.Node); err != nil {
 		return nil, err
 	}
 	// Every name is of unknown type: variables are JSON values whose shape the checker
@@ -117,9 +117,6 @@ func Compile(src string, names []string) (p *Program, err error) {
 	}
 	return &Program{src: src, prog: prog}, nil
 }
-
-// Source returns the expression as written.
-func (p *Program) Source() string { return p.src }
 
 // Eval runs the program over vars. The caller bounds wall-clock time through ctx: Eval runs
 // the VM on a goroutine and returns ctx's error as soon as ctx ends. The VM cannot be stopped,
@@ -225,10 +222,10 @@ func safeParse(src string) (tree *parser.Tree, err error) {
 	return parser.Parse(src)
 }
 
-// checkShape refuses what the limits above rule out: let, and builtins outside the curated
+// checkExpressionShape refuses what the limits above rule out: let, and builtins outside the curated
 // set (expr parses predicates such as reduce whether or not they are enabled), and deeply
 // nested predicates.
-func checkShape(src string, root ast.Node) error {
+func checkExpressionShape(src string, root ast.Node) error {
 	var problem error
 	var walk func(n ast.Node, predicates int)
 	walk = func(n ast.Node, predicates int) {

@@ -136,6 +136,14 @@ func TestParseErrors(t *testing.T) {
 			t.Errorf("Parse(%s): errors.As(*FieldError) = %v", tt.doc, fe)
 		}
 	}
+	tooMany := `{"steps": [` + strings.TrimSuffix(strings.Repeat(`{"id": "s"},`, maxSteps+1), ",") + `], "edges": [` +
+		strings.TrimSuffix(strings.Repeat(`{},`, maxEdges+1), ",") + `]}`
+	_, err := Parse([]byte(tooMany))
+	want := ValidationErrors{{"steps", "has 1001 entries; at most 1000 are allowed"}, {"edges", "has 5001 entries; at most 5000 are allowed"}}
+	var errs ValidationErrors
+	if !errors.As(err, &errs) || !reflect.DeepEqual(errs, want) {
+		t.Errorf("too many steps and edges: %v", err)
+	}
 	if _, err := Parse(make([]byte, maxDefinitionBytes+1)); err == nil || !strings.Contains(err.Error(), "larger than 4 MiB") {
 		t.Errorf("oversized: %v", err)
 	}
@@ -162,6 +170,7 @@ func TestValidate(t *testing.T) {
 	}{
 		{"no name", func(d map[string]any) { d["name"] = "  " }, nil, []FieldError{{"name", "is required"}}},
 		{"no steps", func(d map[string]any) { d["steps"] = []any{}; d["edges"] = []any{} }, nil, []FieldError{{"steps", "needs at least one step"}}},
+		{"empty transform", func(d map[string]any) { stepConfig(d, 1)["set"] = map[string]any{} }, nil, []FieldError{{"steps[1].config.set", "needs at least one variable"}}},
 		{"error strategy", func(d map[string]any) { d["errorStrategy"] = "retry" }, []FieldError{{"errorStrategy", `must be stop or continue, not "retry"`}}, nil},
 		{"trigger type", func(d map[string]any) { d["trigger"] = map[string]any{"type": "hourly"} },
 			[]FieldError{{"trigger.type", `must be one of manual, schedule, api, not "hourly"`}}, nil},
