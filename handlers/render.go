@@ -12,6 +12,7 @@ import (
 
 	"floh/db"
 	"floh/engine"
+	"floh/engine/workflow"
 	"floh/views"
 )
 
@@ -65,6 +66,8 @@ type apiError struct {
 	Code    string              `json:"code"`
 	Message string              `json:"message"`
 	Details []engine.FieldError `json:"details,omitempty"`
+	// Findings are the lint findings that refused a publish.
+	Findings []workflow.Finding `json:"findings,omitempty"`
 }
 
 // classify maps an error to its status and the envelope the API answers with.
@@ -77,33 +80,36 @@ func classify(err error) (int, apiError) {
 		berr  *badRequest
 		mberr *http.MaxBytesError
 		lerr  *engine.LoginRefusedError
+		lint  *engine.LintError
 	)
 	switch {
 	case errors.As(err, &verr):
-		return http.StatusUnprocessableEntity, apiError{"validation_failed", verr.Error(), verr.Fields}
+		return http.StatusUnprocessableEntity, apiError{Code: "validation_failed", Message: verr.Error(), Details: verr.Fields}
 	case errors.As(err, &mberr):
-		return http.StatusRequestEntityTooLarge, apiError{"payload_too_large", "the request body is larger than 1 MiB", nil}
+		return http.StatusRequestEntityTooLarge, apiError{Code: "payload_too_large", Message: "the request body is larger than 1 MiB"}
 	case errors.As(err, &berr):
-		return http.StatusBadRequest, apiError{"bad_request", berr.msg, nil}
+		return http.StatusBadRequest, apiError{Code: "bad_request", Message: berr.msg}
 	case errors.As(err, &cerr):
-		return http.StatusConflict, apiError{"conflict", cerr.Message, nil}
+		return http.StatusConflict, apiError{Code: "conflict", Message: cerr.Message}
+	case errors.As(err, &lint):
+		return http.StatusConflict, apiError{Code: "lint_errors", Message: lint.Error(), Findings: lint.Findings}
 	case errors.As(err, &perr):
-		return http.StatusForbidden, apiError{"forbidden", perr.Error(), nil}
+		return http.StatusForbidden, apiError{Code: "forbidden", Message: perr.Error()}
 	case errors.As(err, &ferr):
-		return http.StatusForbidden, apiError{"forbidden", ferr.Message, nil}
+		return http.StatusForbidden, apiError{Code: "forbidden", Message: ferr.Message}
 	case errors.As(err, &lerr):
-		return http.StatusForbidden, apiError{"login_refused", lerr.Message, nil}
+		return http.StatusForbidden, apiError{Code: "login_refused", Message: lerr.Message}
 	case errors.Is(err, errCrossOrigin):
-		return http.StatusForbidden, apiError{"cross_origin", err.Error(), nil}
+		return http.StatusForbidden, apiError{Code: "cross_origin", Message: err.Error()}
 	case errors.Is(err, errUnauthenticated), errors.Is(err, errBadToken), errors.Is(err, errBadAuthHeader):
-		return http.StatusUnauthorized, apiError{"unauthenticated", err.Error(), nil}
+		return http.StatusUnauthorized, apiError{Code: "unauthenticated", Message: err.Error()}
 	case errors.Is(err, db.ErrNotFound), errors.Is(err, errNotFoundPage):
-		return http.StatusNotFound, apiError{"not_found", "not found", nil}
+		return http.StatusNotFound, apiError{Code: "not_found", Message: "not found"}
 	case errors.Is(err, context.Canceled):
 		// The client went away; nobody reads the answer.
-		return 499, apiError{"canceled", "request canceled", nil}
+		return 499, apiError{Code: "canceled", Message: "request canceled"}
 	default:
-		return http.StatusInternalServerError, apiError{"internal", "something went wrong on our side", nil}
+		return http.StatusInternalServerError, apiError{Code: "internal", Message: "something went wrong on our side"}
 	}
 }
 

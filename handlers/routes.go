@@ -17,6 +17,10 @@ func (s *Server) routes() []route {
 		auditRead    = engine.PermAuditRead
 		eventRead    = engine.PermEventRead
 		settings     = engine.PermSettingsManage
+		wfRead       = engine.PermWorkflowRead
+		wfCreate     = engine.PermWorkflowCreate
+		wfUpdate     = engine.PermWorkflowUpdate
+		wfPublish    = engine.PermWorkflowPublish
 		connRead     = engine.PermConnectorRead
 		connManage   = engine.PermConnectorManage
 		anySignedIn  = engine.Permission("")
@@ -105,6 +109,20 @@ func (s *Server) routes() []route {
 		{method: "GET", pattern: "/connectors/{id}/delete", perm: connManage, h: s.confirmDeleteConnector},
 		{method: "POST", pattern: "/connectors/{id}/delete", perm: connManage, h: s.deleteConnector},
 		{method: "POST", pattern: "/connectors/{id}/restore", perm: connManage, h: s.restoreConnector},
+
+		// Workflows. Lint reads nothing but the connector catalogue, so reading suffices.
+		{method: "GET", pattern: "/api/workflows", perm: wfRead, h: s.listWorkflowsAPI},
+		{method: "POST", pattern: "/api/workflows", perm: wfCreate, h: s.createWorkflowAPI},
+		{method: "POST", pattern: "/api/workflows/lint", perm: wfRead, h: s.lintWorkflowAPI},
+		{method: "GET", pattern: "/api/workflows/{id}", perm: wfRead, h: s.showWorkflowAPI},
+		{method: "PUT", pattern: "/api/workflows/{id}", perm: wfUpdate, h: s.updateWorkflowAPI},
+		{method: "DELETE", pattern: "/api/workflows/{id}", perm: wfUpdate, h: s.deleteWorkflowAPI},
+		{method: "POST", pattern: "/api/workflows/{id}/publish", perm: wfPublish, h: s.publishWorkflowAPI},
+		{method: "POST", pattern: "/api/workflows/{id}/deprecate", perm: wfPublish, h: s.deprecateWorkflowAPI},
+		{method: "GET", pattern: "/api/workflows/{id}/versions", perm: wfRead, h: s.listWorkflowVersionsAPI},
+		{method: "GET", pattern: "/api/workflows/{id}/versions/{n}", perm: wfRead, h: s.showWorkflowVersionAPI},
+		{method: "GET", pattern: "/api/workflows/{id}/diff", perm: wfRead, h: s.diffWorkflowAPI},
+		{method: "POST", pattern: "/api/workflows/{id}/draft", perm: wfUpdate, h: s.newWorkflowDraftAPI},
 
 		// Audit, events, incidents.
 		{method: "GET", pattern: "/api/audit", perm: auditRead, h: s.listAuditAPI},

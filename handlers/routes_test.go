@@ -16,7 +16,7 @@ import (
 
 // sweepIDs are real ids for the path parameters of the route table.
 type sweepIDs struct {
-	user, token, notification, incident, connector string
+	user, token, notification, incident, connector, workflow string
 }
 
 func (ids sweepIDs) fill(t *testing.T, pattern string) string {
@@ -34,7 +34,10 @@ func (ids sweepIDs) fill(t *testing.T, pattern string) string {
 		id = ids.incident
 	case strings.HasPrefix(path, "/api/connectors/"), strings.HasPrefix(path, "/connectors/"):
 		id = ids.connector
+	case strings.HasPrefix(path, "/api/workflows/"), strings.HasPrefix(path, "/workflows/"):
+		id = ids.workflow
 	}
+	path = strings.ReplaceAll(path, "{n}", "1")
 	path = strings.ReplaceAll(path, "{id}", id)
 	path = strings.ReplaceAll(path, "{tokenId}", ids.token)
 	if strings.ContainsAny(path, "{}") || strings.Contains(path, "//") {
@@ -42,6 +45,10 @@ func (ids sweepIDs) fill(t *testing.T, pattern string) string {
 	}
 	return path
 }
+
+// sweepWorkflow is a publishable workflow: start, then end.
+const sweepWorkflow = `{"name": "Sweep workflow", "variables": [], "edges": [{"from": "start", "to": "end", "on": "success"}],
+	"steps": [{"id": "start", "name": "Start", "type": "start"}, {"id": "end", "name": "End", "type": "end"}]}`
 
 // sweepBodies are valid-enough bodies for the routes that read one; others get none (or an
 // empty form). The sweep is about authorization, but no route may answer 500 to them.
@@ -66,6 +73,10 @@ var sweepBodies = map[string]any{
 	"POST /settings/rotate-keys":               url.Values{},
 	"POST /api/connectors":                     map[string]any{"name": "Sweep", "type": "delay"},
 	"PUT /api/connectors/{id}":                 map[string]any{"name": "Sweep target", "type": "delay"},
+	"POST /api/workflows":                      sweepWorkflow,
+	"PUT /api/workflows/{id}":                  sweepWorkflow,
+	"POST /api/workflows/lint":                 sweepWorkflow,
+	"POST /api/workflows/{id}/draft":           map[string]any{"fromVersion": 1},
 	"POST /api/connectors/{id}/execute":        map[string]any{"command": "wait", "params": map[string]any{"duration": "0s"}},
 	"POST /connectors/new":                     url.Values{"step": {"details"}, "type": {"delay"}, "name": {"Sweep wizard"}},
 	"POST /connectors":                         url.Values{"step": {"review"}, "type": {"delay"}, "name": {"Sweep form"}},
@@ -113,8 +124,12 @@ func TestEveryRouteChecksItsPermissionForEveryRole(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	wf, err := ts.Engine.CreateWorkflow(ctx, actor, []byte(sweepWorkflow))
+	if err != nil {
+		t.Fatal(err)
+	}
 	ids := sweepIDs{user: target.ID.String(), token: tok.ID.String(), notification: notes[0].ID.String(),
-		incident: inc.ID.String(), connector: conn.ID.String()}
+		incident: inc.ID.String(), connector: conn.ID.String(), workflow: wf.ID.String()}
 
 	type role struct {
 		name, subject string
@@ -407,6 +422,19 @@ var routePermissions = map[string]string{
 	"GET /events":             "event:read",
 	"GET /api/incidents":      "event:read",
 	"GET /api/incidents/{id}": "event:read",
+
+	"GET /api/workflows":                   "workflow:read",
+	"POST /api/workflows":                  "workflow:create",
+	"POST /api/workflows/lint":             "workflow:read",
+	"GET /api/workflows/{id}":              "workflow:read",
+	"PUT /api/workflows/{id}":              "workflow:update",
+	"DELETE /api/workflows/{id}":           "workflow:update",
+	"POST /api/workflows/{id}/publish":     "workflow:publish",
+	"POST /api/workflows/{id}/deprecate":   "workflow:publish",
+	"GET /api/workflows/{id}/versions":     "workflow:read",
+	"GET /api/workflows/{id}/versions/{n}": "workflow:read",
+	"GET /api/workflows/{id}/diff":         "workflow:read",
+	"POST /api/workflows/{id}/draft":       "workflow:update",
 
 	"GET /api/connector-types":            "connector:read",
 	"GET /api/connectors":                 "connector:read",

@@ -1,0 +1,388 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/google/uuid"
+	"github.com/uptrace/bun"
+
+	"floh/connectors"
+	"floh/db"
+	"floh/engine/workflow"
+)
+
+// WorkflowDoc is a workflow as the API shows it: its lifecycle and the document an editor
+// opens (the draft when one is open, else the newest version).
+type WorkflowDoc struct {
+	*db.Workflow
+	HasDraft   bool                 `json:"hasDraft"`
+	Definition *workflow.Definition `json:"definition"`
+}
+
+// LintError refuses a publish while lint errors remain; Findings has them all, warnings too.
+type LintError struct {
+	Findings []workflow.Finding
+}
+
+func (e *LintError) Error() string {
+	n := 0
+	for _, f := range e.Findings {
+		if f.Severity == workflow.SeverityError {
+			n++
+		}
+	}
+	return fmt.Sprintf("the workflow cannot be published: lint found %d error(s); fix them and publish again", n)
+}
+
+// parseDefinition reads a document and checks it as a draft: a draft may be incomplete, but
+// never malformed. Its name is required so the list can show it.
+func parseDefinition(raw []byte) (*workflow.Definition, error) {
+	def, err := workflow.Parse(raw)
+	if err != nil {
+		var fe *workflow.FieldError
+		var fes workflow.ValidationErrors
+		switch {
+		case errors.As(err, &fes):
+			return nil, fieldErrors(fes)
+		case errors.As(err, &fe):
+			return nil, Invalid(fe.Field, "%s", fe.Message)
+		}
+		return nil, Invalid("definition", "%s", err.Error())
+	}
+	problems := def.Validate(true)
+	if strings.TrimSpace(def.Name) == "" {
+		problems = append(problems, workflow.FieldError{Field: "name", Message: "is required"})
+	}
+	if len(problems) > 0 {
+		return nil, fieldErrors(problems)
+	}
+	def.Name = strings.TrimSpace(def.Name)
+	return def, nil
+}
+
+func fieldErrors(problems []workflow.FieldError) error {
+	v := &ValidationError{}
+	for _, p := range problems {
+		v.Add(p.Field, "%s", p.Message)
+	}
+	return v.Err()
+}
+
+func (e *Engine) workflowDoc(ctx context.Context, idb bun.IDB, w *db.Workflow) (*WorkflowDoc, error) {
+	doc := &WorkflowDoc{Workflow: w, HasDraft: w.Draft != nil}
+	raw := []byte(w.Draft)
+	if raw == nil && w.Version > 0 {
+		v, err := db.FindWorkflowVersion(ctx, idb, w.ID, w.Version)
+		if err != nil {
+			return nil, err
+		}
+		raw = v.Definition
+	}
+	if raw != nil {
+		doc.Definition = new(workflow.Definition)
+		if err := json.Unmarshal(raw, doc.Definition); err != nil {
+			return nil, fmt.Errorf("workflow %s document: %w", w.ID, err)
+		}
+	}
+	return doc, nil
+}
+
+// FindWorkflow loads a workflow with its document.
+func (e *Engine) FindWorkflow(ctx context.Context, id uuid.UUID) (*WorkflowDoc, error) {
+	w, err := db.FindWorkflow(ctx, e.db.Bun, id)
+	if err != nil {
+		return nil, err
+	}
+	return e.workflowDoc(ctx, e.db.Bun, w)
+}
+
+// ListWorkflows returns one page of workflows (without documents).
+func (e *Engine) ListWorkflows(ctx context.Context, f db.WorkflowFilter) ([]db.Workflow, int, error) {
+	return db.ListWorkflows(ctx, e.db.Bun, f)
+}
+
+// CreateWorkflow saves a new draft from a definition document.
+func (e *Engine) CreateWorkflow(ctx context.Context, a Actor, raw []byte) (*WorkflowDoc, error) {
+	def, err := parseDefinition(raw)
+	if err != nil {
+		return nil, err
+	}
+	doc, err := json.Marshal(def)
+	if err != nil {
+		return nil, fmt.Errorf("marshal workflow: %w", err)
+	}
+	now := e.now()
+	w := &db.Workflow{
+		ID: uuid.New(), Name: def.Name, Description: def.Description, Category: def.Category,
+		Status: db.WorkflowDraft, Draft: doc, CreatedBy: a.Label, CreatedAt: now, UpdatedAt: now,
+	}
+	err = e.inTx(ctx, func(tx bun.Tx) error {
+		if err := db.InsertWorkflow(ctx, tx, w); err != nil {
+			return workflowNameTaken(err, w.Name)
+		}
+		return e.audit(ctx, tx, a, "workflow", w.ID.String(), "workflow.created", nil, def)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &WorkflowDoc{Workflow: w, HasDraft: true, Definition: def}, nil
+}
+
+func workflowNameTaken(err error, name string) error {
+	if db.IsUniqueViolation(err, db.WorkflowNameConstraint) {
+		return Invalid("name", "a workflow named %q already exists; choose another name", name)
+	}
+	return err
+}
+
+// UpdateWorkflow replaces the open draft. A published workflow without a draft is not
+// edited in place: a new draft is made from a version first.
+func (e *Engine) UpdateWorkflow(ctx context.Context, a Actor, id uuid.UUID, raw []byte) (*WorkflowDoc, error) {
+	def, err := parseDefinition(raw)
+	if err != nil {
+		return nil, err
+	}
+	doc, err := json.Marshal(def)
+	if err != nil {
+		return nil, fmt.Errorf("marshal workflow: %w", err)
+	}
+	var w *db.Workflow
+	err = e.inTx(ctx, func(tx bun.Tx) error {
+		var err error
+		if w, err = db.FindWorkflowForUpdate(ctx, tx, id); err != nil {
+			return err
+		}
+		if w.Deleted() {
+			return Conflict("workflow %s is deleted", w.Name)
+		}
+		if w.Draft == nil {
+			return Conflict("workflow %s is published (version %d) and has no open draft; create a draft from a version first", w.Name, w.Version)
+		}
+		before := json.RawMessage(w.Draft)
+		w.Name, w.Description, w.Category, w.Draft, w.UpdatedAt = def.Name, def.Description, def.Category, doc, e.now()
+		if err := db.UpdateWorkflow(ctx, tx, w); err != nil {
+			return workflowNameTaken(err, w.Name)
+		}
+		return e.audit(ctx, tx, a, "workflow", w.ID.String(), "workflow.updated", before, def)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &WorkflowDoc{Workflow: w, HasDraft: true, Definition: def}, nil
+}
+
+// DeleteWorkflow soft-deletes a draft or a deprecated workflow; an active one keeps running
+// and must be deprecated first.
+func (e *Engine) DeleteWorkflow(ctx context.Context, a Actor, id uuid.UUID) (*db.Workflow, error) {
+	var w *db.Workflow
+	err := e.inTx(ctx, func(tx bun.Tx) error {
+		var err error
+		if w, err = db.FindWorkflowForUpdate(ctx, tx, id); err != nil {
+			return err
+		}
+		switch {
+		case w.Deleted():
+			return Conflict("workflow %s is already deleted", w.Name)
+		case w.Status == db.WorkflowActive:
+			return Conflict("workflow %s is active; deprecate it before deleting it", w.Name)
+		}
+		now := e.now()
+		w.DeletedAt, w.UpdatedAt = &now, now
+		if err := db.UpdateWorkflow(ctx, tx, w); err != nil {
+			return err
+		}
+		return e.audit(ctx, tx, a, "workflow", w.ID.String(), "workflow.deleted", map[string]string{"name": w.Name, "status": w.Status}, nil)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return w, nil
+}
+
+// connectorCatalogue lets lint look connector instances up by id or name.
+type connectorCatalogue struct {
+	e   *Engine
+	ctx context.Context
+	idb bun.IDB
+}
+
+func (c connectorCatalogue) Connector(ref string) (*connectors.Type, bool) {
+	conn, err := db.FindLiveConnectorByRef(c.ctx, c.idb, ref)
+	if err != nil {
+		return nil, false
+	}
+	t := c.e.registry.Type(conn.Type)
+	return t, t != nil
+}
+
+// LintWorkflow lints a definition against the live connectors.
+func (e *Engine) LintWorkflow(ctx context.Context, def *workflow.Definition) []workflow.Finding {
+	return workflow.Lint(def, connectorCatalogue{e: e, ctx: ctx, idb: e.db.Bun})
+}
+
+// PublishWorkflow turns the open draft into the next immutable version and makes the
+// workflow active. It is refused with every finding while lint errors remain.
+func (e *Engine) PublishWorkflow(ctx context.Context, a Actor, id uuid.UUID) (*WorkflowDoc, error) {
+	var doc *WorkflowDoc
+	err := e.inTx(ctx, func(tx bun.Tx) error {
+		w, err := db.FindWorkflowForUpdate(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		if w.Deleted() {
+			return Conflict("workflow %s is deleted", w.Name)
+		}
+		if w.Draft == nil {
+			return Conflict("workflow %s has no open draft to publish", w.Name)
+		}
+		def := new(workflow.Definition)
+		if err := json.Unmarshal(w.Draft, def); err != nil {
+			return fmt.Errorf("workflow %s draft: %w", w.ID, err)
+		}
+		if problems := def.Validate(false); len(problems) > 0 {
+			return fieldErrors(problems)
+		}
+		findings := workflow.Lint(def, connectorCatalogue{e: e, ctx: ctx, idb: tx})
+		if workflow.HasErrors(findings) {
+			return &LintError{Findings: findings}
+		}
+		now := e.now()
+		v := &db.WorkflowVersion{WorkflowID: w.ID, Version: w.Version + 1, Definition: w.Draft, PublishedAt: now, PublishedBy: a.Label}
+		if err := db.InsertWorkflowVersion(ctx, tx, v); err != nil {
+			return err
+		}
+		w.Version, w.Status, w.Draft, w.UpdatedAt = v.Version, db.WorkflowActive, nil, now
+		if err := db.UpdateWorkflow(ctx, tx, w); err != nil {
+			return err
+		}
+		doc = &WorkflowDoc{Workflow: w, Definition: def}
+		return e.audit(ctx, tx, a, "workflow", w.ID.String(), "workflow.published", nil,
+			map[string]any{"name": w.Name, "version": v.Version, "findings": findings})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return doc, nil
+}
+
+// DeprecateWorkflow stops new runs of an active workflow; running ones finish.
+func (e *Engine) DeprecateWorkflow(ctx context.Context, a Actor, id uuid.UUID) (*WorkflowDoc, error) {
+	var w *db.Workflow
+	err := e.inTx(ctx, func(tx bun.Tx) error {
+		var err error
+		if w, err = db.FindWorkflowForUpdate(ctx, tx, id); err != nil {
+			return err
+		}
+		if w.Deleted() || w.Status != db.WorkflowActive {
+			return Conflict("only an active workflow can be deprecated; %s is %s", w.Name, w.Status)
+		}
+		w.Status, w.UpdatedAt = db.WorkflowDeprecated, e.now()
+		if err := db.UpdateWorkflow(ctx, tx, w); err != nil {
+			return err
+		}
+		return e.audit(ctx, tx, a, "workflow", w.ID.String(), "workflow.deprecated", nil, map[string]any{"name": w.Name, "version": w.Version})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return e.workflowDoc(ctx, e.db.Bun, w)
+}
+
+// NewDraftFromVersion opens a draft copied from a published version. An open draft is never
+// overwritten: it may hold someone's unpublished work.
+func (e *Engine) NewDraftFromVersion(ctx context.Context, a Actor, id uuid.UUID, version int) (*WorkflowDoc, error) {
+	var doc *WorkflowDoc
+	err := e.inTx(ctx, func(tx bun.Tx) error {
+		w, err := db.FindWorkflowForUpdate(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		if w.Deleted() {
+			return Conflict("workflow %s is deleted", w.Name)
+		}
+		if w.Draft != nil {
+			return Conflict("workflow %s already has an open draft; publish it or edit it instead", w.Name)
+		}
+		v, err := db.FindWorkflowVersion(ctx, tx, w.ID, version)
+		if errors.Is(err, db.ErrNotFound) {
+			return Invalid("fromVersion", "workflow %s has no version %d (newest: %d)", w.Name, version, w.Version)
+		} else if err != nil {
+			return err
+		}
+		w.Draft, w.UpdatedAt = v.Definition, e.now()
+		if err := db.UpdateWorkflow(ctx, tx, w); err != nil {
+			return err
+		}
+		if doc, err = e.workflowDoc(ctx, tx, w); err != nil {
+			return err
+		}
+		return e.audit(ctx, tx, a, "workflow", w.ID.String(), "workflow.draft_created", nil, map[string]any{"fromVersion": version})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return doc, nil
+}
+
+// ListWorkflowVersions lists a workflow's versions, newest first.
+func (e *Engine) ListWorkflowVersions(ctx context.Context, id uuid.UUID) ([]db.WorkflowVersion, error) {
+	if _, err := db.FindWorkflow(ctx, e.db.Bun, id); err != nil {
+		return nil, err
+	}
+	return db.ListWorkflowVersions(ctx, e.db.Bun, id)
+}
+
+// FindWorkflowVersion loads one version with its document.
+func (e *Engine) FindWorkflowVersion(ctx context.Context, id uuid.UUID, version int) (*db.WorkflowVersion, error) {
+	return db.FindWorkflowVersion(ctx, e.db.Bun, id, version)
+}
+
+// definitionAt reads the document a diff names: a version number or "draft".
+func (e *Engine) definitionAt(ctx context.Context, w *db.Workflow, field, ref string) (*workflow.Definition, error) {
+	var raw []byte
+	if ref == "draft" {
+		if w.Draft == nil {
+			return nil, Invalid(field, "workflow %s has no open draft", w.Name)
+		}
+		raw = w.Draft
+	} else {
+		n, err := strconv.Atoi(ref)
+		if err != nil || n < 1 {
+			return nil, Invalid(field, "must be a version number or \"draft\", not %q", ref)
+		}
+		v, err := db.FindWorkflowVersion(ctx, e.db.Bun, w.ID, n)
+		if errors.Is(err, db.ErrNotFound) {
+			return nil, Invalid(field, "workflow %s has no version %d (newest: %d)", w.Name, n, w.Version)
+		} else if err != nil {
+			return nil, err
+		}
+		raw = v.Definition
+	}
+	def := new(workflow.Definition)
+	if err := json.Unmarshal(raw, def); err != nil {
+		return nil, fmt.Errorf("workflow %s document %s: %w", w.ID, ref, err)
+	}
+	return def, nil
+}
+
+// DiffWorkflow compares two documents of a workflow: version numbers or "draft".
+func (e *Engine) DiffWorkflow(ctx context.Context, id uuid.UUID, from, to string) (workflow.DiffResult, error) {
+	w, err := db.FindWorkflow(ctx, e.db.Bun, id)
+	if err != nil {
+		return workflow.DiffResult{}, err
+	}
+	a, err := e.definitionAt(ctx, w, "from", from)
+	if err != nil {
+		return workflow.DiffResult{}, err
+	}
+	b, err := e.definitionAt(ctx, w, "to", to)
+	if err != nil {
+		return workflow.DiffResult{}, err
+	}
+	return workflow.Diff(a, b), nil
+}
