@@ -1,0 +1,313 @@
+package db
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/uptrace/bun"
+)
+
+// Run statuses.
+const (
+	RunPending   = "pending"
+	RunRunning   = "running"
+	RunWaiting   = "waiting"
+	RunCompleted = "completed"
+	RunFailed    = "failed"
+	RunCancelled = "cancelled"
+)
+
+// Step execution statuses.
+const (
+	StepPending         = "pending"
+	StepRunning         = "running"
+	StepWaitingApproval = "waiting_approval"
+	StepWaitingResponse = "waiting_response"
+	StepCompleted       = "completed"
+	StepFailed          = "failed"
+	StepSkipped         = "skipped"
+	StepCancelled       = "cancelled"
+)
+
+// RunActor is who started a run: a user, or a label such as "system" alone.
+type RunActor struct {
+	ID    *uuid.UUID `bun:"id,type:uuid" json:"id"`
+	Label string     `bun:"label" json:"label"`
+}
+
+// Run is one execution of a pinned workflow version.
+type Run struct {
+	bun.BaseModel `bun:"table:runs"`
+
+	ID           uuid.UUID       `bun:"id,pk,type:uuid" json:"id"`
+	WorkflowID   uuid.UUID       `bun:"workflow_id,type:uuid" json:"workflowId"`
+	Version      int             `bun:"version" json:"version"`
+	WorkflowName string          `bun:"workflow_name" json:"workflowName"`
+	Status       string          `bun:"status" json:"status"`
+	Variables    json.RawMessage `bun:"variables,type:jsonb" json:"variables"`
+	UseMocks     bool            `bun:"use_mocks" json:"useMocks"`
+	SubjectType  *string         `bun:"subject_type" json:"subjectType"`
+	SubjectID    *string         `bun:"subject_id" json:"subjectId"`
+	StartedBy    RunActor        `bun:"embed:started_by_" json:"startedBy"`
+	StartedAt    time.Time       `bun:"started_at" json:"startedAt"`
+	FinishedAt   *time.Time      `bun:"finished_at" json:"finishedAt"`
+	UpdatedAt    time.Time       `bun:"updated_at" json:"updatedAt"`
+	Error        json.RawMessage `bun:"error,type:jsonb,nullzero" json:"error"`
+
+	ParentRunID           *uuid.UUID `bun:"parent_run_id,type:uuid" json:"parentRunId,omitempty"`
+	ParentStepExecutionID *uuid.UUID `bun:"parent_step_execution_id,type:uuid" json:"-"`
+	CompensationOf        *uuid.UUID `bun:"compensation_of,type:uuid" json:"compensationOf,omitempty"`
+}
+
+// Finished reports whether the run has reached a final status. A failed run may still be
+// retried from its failed step.
+func (r *Run) Finished() bool {
+	return r.Status == RunCompleted || r.Status == RunFailed || r.Status == RunCancelled
+}
+
+// InsertRun stores a new run; the caller sets every field.
+func InsertRun(ctx context.Context, idb bun.IDB, r *Run) error {
+	if _, err := idb.NewInsert().Model(r).Exec(ctx); err != nil {
+		return fmt.Errorf("insert run: %w", err)
+	}
+	return nil
+}
+
+// UpdateRun writes the mutable columns of r.
+func UpdateRun(ctx context.Context, idb bun.IDB, r *Run) error {
+	_, err := idb.NewUpdate().Model(r).
+		Column("status", "variables", "subject_type", "subject_id", "finished_at", "updated_at", "error").
+		WherePK().Exec(ctx)
+	if err != nil {
+		return fmt.Errorf("update run %s: %w", r.ID, err)
+	}
+	return nil
+}
+
+// FindRun loads a run by id.
+func FindRun(ctx context.Context, idb bun.IDB, id uuid.UUID) (*Run, error) {
+	r := new(Run)
+	if err := idb.NewSelect().Model(r).Where("id = ?", id).Scan(ctx); err != nil {
+		return nil, fmt.Errorf("find run %s: %w", id, notFound(err))
+	}
+	return r, nil
+}
+
+// FindRunForUpdate loads a run and locks its row until the transaction ends: every change of
+// a run or of its step executions holds this lock, so they never interleave.
+func FindRunForUpdate(ctx context.Context, tx bun.Tx, id uuid.UUID) (*Run, error) {
+	r := new(Run)
+	if err := tx.NewSelect().Model(r).Where("id = ?", id).For("UPDATE").Scan(ctx); err != nil {
+		return nil, fmt.Errorf("find run %s: %w", id, notFound(err))
+	}
+	return r, nil
+}
+
+// RunFilter selects runs for a list.
+type RunFilter struct {
+	Status      string
+	WorkflowID  *uuid.UUID
+	SubjectType string
+	SubjectID   string
+	Page        Page
+}
+
+// ListRuns returns one page of runs, newest first, and the total matching the filter.
+func ListRuns(ctx context.Context, idb bun.IDB, f RunFilter) ([]Run, int, error) {
+	rs := []Run{}
+	q := idb.NewSelect().Model(&rs)
+	if f.Status != "" {
+		q = q.Where("status = ?", f.Status)
+	}
+	if f.WorkflowID != nil {
+		q = q.Where("workflow_id = ?", *f.WorkflowID)
+	}
+	if f.SubjectType != "" {
+		q = q.Where("subject_type = ?", f.SubjectType)
+	}
+	if f.SubjectID != "" {
+		q = q.Where("subject_id = ?", f.SubjectID)
+	}
+	total, err := f.Page.apply(q.OrderExpr("started_at DESC, id DESC")).ScanAndCount(ctx)
+	if err != nil {
+		return nil, 0, fmt.Errorf("list runs: %w", err)
+	}
+	return rs, int(total), nil
+}
+
+// ListActiveChildRuns returns the sub-workflow runs of parent that have not finished.
+func ListActiveChildRuns(ctx context.Context, idb bun.IDB, parent uuid.UUID) ([]uuid.UUID, error) {
+	var ids []uuid.UUID
+	err := idb.NewSelect().Model((*Run)(nil)).Column("id").
+		Where("parent_run_id = ?", parent).Where("status IN (?)", bun.In([]string{RunPending, RunRunning, RunWaiting})).
+		OrderExpr("started_at, id").Scan(ctx, &ids)
+	if err != nil {
+		return nil, fmt.Errorf("list child runs of %s: %w", parent, err)
+	}
+	return ids, nil
+}
+
+// LockStuckRun finds one pending or running run that has made no progress since cutoff, and
+// locks it. Progress is the run's last transition, or later when one of its steps is
+// expected to act later (a scheduled retry, a running attempt's timeout). SKIP LOCKED lets
+// replicas share the check and never waits on a run that is moving right now.
+func LockStuckRun(ctx context.Context, tx bun.Tx, cutoff time.Time) (*Run, error) {
+	r := new(Run)
+	err := tx.NewSelect().Model(r).
+		Where("status IN (?)", bun.In([]string{RunPending, RunRunning})).
+		Where("updated_at < ?", cutoff).
+		Where(`NOT EXISTS (SELECT 1 FROM step_executions s WHERE s.run_id = run.id
+			AND s.status IN (?) AND s.due_at >= ?)`, bun.In([]string{StepPending, StepRunning}), cutoff).
+		OrderExpr("updated_at").Limit(1).For("UPDATE SKIP LOCKED").Scan(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("find a stuck run: %w", notFound(err))
+	}
+	return r, nil
+}
+
+// StepExecution is one execution of a step in a run.
+type StepExecution struct {
+	bun.BaseModel `bun:"table:step_executions"`
+
+	ID             uuid.UUID       `bun:"id,pk,type:uuid" json:"id"`
+	RunID          uuid.UUID       `bun:"run_id,type:uuid" json:"runId"`
+	Seq            int             `bun:"seq" json:"seq"`
+	StepID         string          `bun:"step_id" json:"stepId"`
+	Name           string          `bun:"step_name" json:"name"`
+	Type           string          `bun:"step_type" json:"type"`
+	Iteration      int             `bun:"iteration" json:"iteration"`
+	Status         string          `bun:"status" json:"status"`
+	Attempts       int             `bun:"attempts" json:"attempts"`
+	IdempotencyKey string          `bun:"idempotency_key" json:"idempotencyKey"`
+	JobID          *int64          `bun:"job_id" json:"-"`
+	DueAt          *time.Time      `bun:"due_at" json:"dueAt"`
+	StartedAt      *time.Time      `bun:"started_at" json:"startedAt"`
+	FinishedAt     *time.Time      `bun:"finished_at" json:"finishedAt"`
+	Output         json.RawMessage `bun:"output,type:jsonb,nullzero" json:"output"`
+	Error          json.RawMessage `bun:"error,type:jsonb,nullzero" json:"error"`
+	ChildRunID     *uuid.UUID      `bun:"child_run_id,type:uuid" json:"childRunId,omitempty"`
+}
+
+// Active reports whether the execution still has work ahead of it.
+func (s *StepExecution) Active() bool {
+	switch s.Status {
+	case StepPending, StepRunning, StepWaitingApproval, StepWaitingResponse:
+		return true
+	}
+	return false
+}
+
+// InsertStepExecution stores a new step execution; the caller sets every field.
+func InsertStepExecution(ctx context.Context, idb bun.IDB, s *StepExecution) error {
+	if _, err := idb.NewInsert().Model(s).Exec(ctx); err != nil {
+		return fmt.Errorf("insert step execution: %w", err)
+	}
+	return nil
+}
+
+// NextStepPosition returns the seq of the run's next step execution and the iteration of
+// stepID it would be. The caller holds the run's lock.
+func NextStepPosition(ctx context.Context, idb bun.IDB, runID uuid.UUID, stepID string) (seq, iteration int, err error) {
+	err = idb.NewSelect().Model((*StepExecution)(nil)).
+		ColumnExpr("coalesce(max(seq), 0) + 1").
+		ColumnExpr("count(*) FILTER (WHERE step_id = ?) + 1", stepID).
+		Where("run_id = ?", runID).Scan(ctx, &seq, &iteration)
+	if err != nil {
+		return 0, 0, fmt.Errorf("next step position in run %s: %w", runID, err)
+	}
+	return seq, iteration, nil
+}
+
+// ClaimStepExecution starts attempt n of a step execution for River job jobID, and returns
+// the execution as claimed. Only the job of the next attempt finds the row claimable, or the
+// same job again (River rescues or retries a job whose worker died mid-attempt); a duplicate
+// delivery, a cancelled run's job or a job of an attempt already made gets ErrNotFound.
+func ClaimStepExecution(ctx context.Context, idb bun.IDB, id uuid.UUID, n int, jobID int64, now time.Time) (*StepExecution, error) {
+	s := new(StepExecution)
+	err := idb.NewUpdate().Model(s).
+		Set("status = ?", StepRunning).
+		Set("attempts = ?", n).
+		Set("job_id = ?", jobID).
+		Set("due_at = NULL").
+		Set("started_at = coalesce(started_at, ?)", now).
+		Where("id = ?", id).
+		Where("((status = ? AND attempts = ?) OR (status = ? AND attempts = ? AND job_id = ?))",
+			StepPending, n-1, StepRunning, n, jobID).
+		Returning("*").Scan(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("claim step execution %s: %w", id, notFound(err))
+	}
+	return s, nil
+}
+
+// UpdateStepExecution writes the mutable columns of s if the row still has status and
+// attempts as the caller last saw them, and reports whether it did: a run cancelled or a step
+// taken over meanwhile keeps what it has.
+func UpdateStepExecution(ctx context.Context, idb bun.IDB, s *StepExecution, status string, attempts int) (bool, error) {
+	res, err := idb.NewUpdate().Model(s).
+		Column("status", "attempts", "job_id", "due_at", "started_at", "finished_at", "output", "error", "child_run_id").
+		WherePK().Where("status = ?", status).Where("attempts = ?", attempts).Exec(ctx)
+	if err != nil {
+		return false, fmt.Errorf("update step execution %s: %w", s.ID, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("update step execution %s: %w", s.ID, err)
+	}
+	return n == 1, nil
+}
+
+// FindStepExecution loads a step execution by id.
+func FindStepExecution(ctx context.Context, idb bun.IDB, id uuid.UUID) (*StepExecution, error) {
+	s := new(StepExecution)
+	if err := idb.NewSelect().Model(s).Where("id = ?", id).Scan(ctx); err != nil {
+		return nil, fmt.Errorf("find step execution %s: %w", id, notFound(err))
+	}
+	return s, nil
+}
+
+// ListStepExecutions returns a run's step executions in execution order.
+func ListStepExecutions(ctx context.Context, idb bun.IDB, runID uuid.UUID) ([]StepExecution, error) {
+	ss := []StepExecution{}
+	if err := idb.NewSelect().Model(&ss).Where("run_id = ?", runID).OrderExpr("seq").Scan(ctx); err != nil {
+		return nil, fmt.Errorf("list steps of run %s: %w", runID, err)
+	}
+	return ss, nil
+}
+
+// TimelineEntry is one event of a run.
+type TimelineEntry struct {
+	bun.BaseModel `bun:"table:run_timeline"`
+
+	ID              int64           `bun:"id,pk,autoincrement" json:"id"`
+	RunID           uuid.UUID       `bun:"run_id,type:uuid" json:"runId"`
+	At              time.Time       `bun:"at" json:"at"`
+	StepID          *string         `bun:"step_id" json:"stepId"`
+	StepExecutionID *uuid.UUID      `bun:"step_execution_id,type:uuid" json:"stepExecutionId"`
+	Kind            string          `bun:"kind" json:"kind"`
+	Message         string          `bun:"message" json:"message"`
+	Data            json.RawMessage `bun:"data,type:jsonb,nullzero" json:"data"`
+}
+
+// InsertTimeline appends entries to runs' timelines.
+func InsertTimeline(ctx context.Context, idb bun.IDB, entries []TimelineEntry) error {
+	if len(entries) == 0 {
+		return nil
+	}
+	if _, err := idb.NewInsert().Model(&entries).Exec(ctx); err != nil {
+		return fmt.Errorf("insert run timeline: %w", err)
+	}
+	return nil
+}
+
+// ListTimeline returns a run's timeline, oldest first.
+func ListTimeline(ctx context.Context, idb bun.IDB, runID uuid.UUID) ([]TimelineEntry, error) {
+	es := []TimelineEntry{}
+	if err := idb.NewSelect().Model(&es).Where("run_id = ?", runID).OrderExpr("id").Scan(ctx); err != nil {
+		return nil, fmt.Errorf("timeline of run %s: %w", runID, err)
+	}
+	return es, nil
+}
