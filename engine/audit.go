@@ -4,12 +4,13 @@ package engine
 // log, in the order the audit page offers them as filters. A test keeps them in step with the
 // engine's audit calls.
 var (
-	AuditEntities = []string{"user", "api_token", "connector", "workflow"}
+	AuditEntities = []string{"user", "api_token", "connector", "workflow", "run"}
 	AuditActions  = []string{
 		"user.login", "user.logout", "user.created", "user.confirmed", "user.updated",
 		"user.profile_updated", "user.roles_changed", "user.deleted", "user.restored",
 		"token.created", "token.revoked",
 		"connector.created", "connector.updated", "connector.deleted", "connector.restored", "connector.keys_rotated",
 		"workflow.created", "workflow.updated", "workflow.published", "workflow.deprecated", "workflow.draft_created", "workflow.deleted",
+		"run.started", "run.cancelled", "run.retried", "run.variables_updated",
 	}
 )

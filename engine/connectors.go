@@ -494,13 +494,22 @@ func (e *Engine) ExecuteConnector(ctx context.Context, a Actor, id uuid.UUID, in
 		}
 		return nil, Invalid("command", "%q is not a command of %s; choose one of %s", in.Command, t.Label, strings.Join(names, ", "))
 	}
+	ctx, cancel := context.WithTimeout(ctx, callTimeout)
+	defer cancel()
+	return e.executeCommand(ctx, a, c, cmd, in.Params, in.UseMock, source), nil
+}
+
+// executeCommand checks params against the command's schema and makes the call, or answers
+// it from mock data, and records it. useMock, when set, overrides the instance's and the
+// system's mock setting. ctx bounds the call.
+func (e *Engine) executeCommand(ctx context.Context, a Actor, c *db.Connector, cmd *connectors.Command, in map[string]any, useMock *bool, source string) *ExecuteResult {
 	mock := e.mockAll || c.MockMode
-	if in.UseMock != nil {
-		mock = *in.UseMock
+	if useMock != nil {
+		mock = *useMock
 	}
 	started := e.clock.Now()
 	res := &ExecuteResult{Mock: mock}
-	params, cerr := connectors.CheckParams(cmd, in.Params)
+	params, cerr := connectors.CheckParams(cmd, in)
 	var out map[string]any
 	switch {
 	case cerr != nil:
@@ -523,18 +532,16 @@ func (e *Engine) ExecuteConnector(ctx context.Context, a Actor, id uuid.UUID, in
 			}
 		}
 	}
-	e.recordExecution(ctx, c.ID, a, source, cmd.Name, connectors.Sanitize(cmd, in.Params), res)
-	return res, nil
+	e.recordExecution(ctx, c.ID, a, source, cmd.Name, connectors.Sanitize(cmd, in), res)
+	return res
 }
 
-// call makes the one real attempt at a command.
+// call makes the one real attempt at a command; ctx bounds it.
 func (e *Engine) call(ctx context.Context, c *db.Connector, command string, params map[string]any) (map[string]any, error) {
 	conn, _, err := e.instantiate(c)
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, callTimeout)
-	defer cancel()
 	out, err := conn.Execute(ctx, command, params)
 	if err != nil {
 		return nil, err

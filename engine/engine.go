@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/go-co-op/gocron/v2"
@@ -47,6 +48,9 @@ type Options struct {
 	MockConnectors bool
 	// HealthInterval is how often enabled connectors are tested; 0 means DefaultHealthInterval.
 	HealthInterval time.Duration
+	// StuckRunTimeout fails a run that makes no progress for this long
+	// (STUCK_RUN_TIMEOUT_MINUTES); 0 means DefaultStuckRunTimeout.
+	StuckRunTimeout time.Duration
 }
 
 // DefaultHealthInterval is how often connectors are tested unless configured otherwise.
@@ -64,6 +68,9 @@ type Engine struct {
 	secrets        *secretBox
 	mockAll        bool
 	healthInterval time.Duration
+	stuckTimeout   time.Duration
+	// definitions caches parsed workflow versions, which never change once published.
+	definitions sync.Map // versionKey → *workflow.Definition
 
 	workers *river.Workers
 	// jobs inserts River jobs inside the transaction of the state change that causes them.
@@ -85,12 +92,16 @@ func New(opts Options) (*Engine, error) {
 		registry:       opts.Connectors,
 		mockAll:        opts.MockConnectors,
 		healthInterval: opts.HealthInterval,
+		stuckTimeout:   opts.StuckRunTimeout,
 	}
 	if e.registry == nil {
 		return nil, errors.New("engine: no connector registry")
 	}
 	if e.healthInterval <= 0 {
 		e.healthInterval = DefaultHealthInterval
+	}
+	if e.stuckTimeout <= 0 {
+		e.stuckTimeout = DefaultStuckRunTimeout
 	}
 	var err error
 	if e.secrets, err = newSecretBox(opts.SecretKey, opts.SecretKeyPrevious); err != nil {
@@ -104,6 +115,7 @@ func New(opts Options) (*Engine, error) {
 	}
 	e.workers = river.NewWorkers()
 	river.AddWorker(e.workers, &notifyEmailWorker{engine: e})
+	river.AddWorker(e.workers, &runStepWorker{engine: e})
 	jobs, err := river.NewClient(riverdatabasesql.New(e.db.SQL), &river.Config{Workers: e.workers, Logger: e.log})
 	if err != nil {
 		return nil, fmt.Errorf("river insert client: %w", err)
@@ -181,6 +193,9 @@ func (e *Engine) housekeeping(ctx context.Context) {
 	}
 	if _, err := db.PurgeExecutions(ctx, e.db.Bun, e.now().Add(-executionRetention)); err != nil {
 		e.log.Error("purge connector executions", "error", err)
+	}
+	if _, err := e.FailStuckRuns(ctx); err != nil {
+		e.log.Error("fail stuck runs", "error", err)
 	}
 }
 
