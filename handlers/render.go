@@ -228,6 +228,7 @@ var navigation = []struct {
 	{"dashboard", "Dashboard", "/", ""},
 	{"users", "Users", "/users", engine.PermUserRead},
 	{"connectors", "Connectors", "/connectors", engine.PermConnectorRead},
+	{"workflows", "Workflows", "/workflows", engine.PermWorkflowRead},
 	{"incidents", "Incidents", "/incidents", engine.PermEventRead},
 	{"events", "Events", "/events", engine.PermEventRead},
 	{"audit", "Audit log", "/audit", engine.PermAuditRead},

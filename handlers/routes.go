@@ -124,6 +124,21 @@ func (s *Server) routes() []route {
 		{method: "GET", pattern: "/api/workflows/{id}/diff", perm: wfRead, h: s.diffWorkflowAPI},
 		{method: "POST", pattern: "/api/workflows/{id}/draft", perm: wfUpdate, h: s.newWorkflowDraftAPI},
 
+		// Workflow pages, with the API's permissions: saving the JSON editor, deleting and
+		// opening a new draft need workflow:update; publishing and deprecating workflow:publish.
+		{method: "GET", pattern: "/workflows", perm: wfRead, h: s.listWorkflows},
+		{method: "GET", pattern: "/workflows/new", perm: wfCreate, h: s.newWorkflow},
+		{method: "POST", pattern: "/workflows", perm: wfCreate, h: s.createWorkflow},
+		{method: "GET", pattern: "/workflows/{id}", perm: wfRead, h: s.showWorkflow},
+		{method: "POST", pattern: "/workflows/{id}", perm: wfUpdate, h: s.updateWorkflow},
+		{method: "POST", pattern: "/workflows/{id}/publish", perm: wfPublish, h: s.publishWorkflow},
+		{method: "GET", pattern: "/workflows/{id}/deprecate", perm: wfPublish, h: s.confirmDeprecateWorkflow},
+		{method: "POST", pattern: "/workflows/{id}/deprecate", perm: wfPublish, h: s.deprecateWorkflow},
+		{method: "GET", pattern: "/workflows/{id}/delete", perm: wfUpdate, h: s.confirmDeleteWorkflow},
+		{method: "POST", pattern: "/workflows/{id}/delete", perm: wfUpdate, h: s.deleteWorkflow},
+		{method: "POST", pattern: "/workflows/{id}/draft", perm: wfUpdate, h: s.newWorkflowDraft},
+		{method: "GET", pattern: "/workflows/{id}/diff", perm: wfRead, h: s.diffWorkflow},
+
 		// Audit, events, incidents.
 		{method: "GET", pattern: "/api/audit", perm: auditRead, h: s.listAuditAPI},
 		{method: "GET", pattern: "/api/audit/verify", perm: auditRead, h: s.verifyAuditAPI},

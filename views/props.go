@@ -655,3 +655,180 @@ type ExecutionRow struct {
 	Output   string
 	Error    *ConnectorError
 }
+
+// WorkflowsPage is the workflow list.
+type WorkflowsPage struct {
+	Page
+	Q              string
+	Status         string
+	IncludeDeleted bool
+	Statuses       []Option
+	Rows           []WorkflowRow
+	Pager          Pager
+	CanCreate      bool
+}
+
+// WorkflowRow is one line of the workflow list.
+type WorkflowRow struct {
+	ID          string
+	Name        string
+	Description string
+	Category    string
+	Status      Badge
+	// Version is the newest published version; 0 before the first publish.
+	Version int
+	// DraftOpen marks a published workflow with unpublished changes.
+	DraftOpen bool
+	Updated   Time
+	Deleted   bool
+}
+
+// WorkflowFormPage creates a workflow.
+type WorkflowFormPage struct {
+	Page
+	Form Form
+}
+
+// WorkflowSummary is the part of a workflow every workflow page shows.
+type WorkflowSummary struct {
+	ID        string
+	Name      string
+	Status    Badge
+	Version   int
+	DraftOpen bool
+	Deleted   bool
+	DeletedAt Time
+}
+
+// WorkflowPage is one workflow: the document shown (the open draft, the newest version, or
+// the version asked for) read-only, lint for the draft, the JSON editor, and the versions.
+type WorkflowPage struct {
+	Page
+	Workflow WorkflowSummary
+	// Shown is the version on screen; 0 is the open draft.
+	Shown          int
+	ShownPublished Time
+	ShownBy        string
+	Definition     *WorkflowDefinition
+	// Linted is true when the draft is shown: Findings are then its live lint.
+	Linted   bool
+	Findings []LintFinding
+	// Refused is why the last publish was refused, with Problems the document's own errors
+	// (the findings are in Findings).
+	Refused  string
+	Problems []FieldError
+	// Editor is the JSON editor of the open draft, for those who may change it.
+	Editor   *Form
+	Versions []WorkflowVersionRow
+	// DiffFrom and DiffTo preselect the compare form; Refs are its choices.
+	DiffFrom, DiffTo string
+	Refs             []Option
+	Actions          WorkflowActions
+}
+
+// WorkflowActions are the state changes offered, by status and permission.
+type WorkflowActions struct {
+	Publish   bool
+	Deprecate bool
+	Delete    bool
+	// NewDraftFrom is the version a new draft would copy; 0 offers none.
+	NewDraftFrom int
+}
+
+// WorkflowDefinition is a definition document as the page reads it.
+type WorkflowDefinition struct {
+	Description     string
+	Category        string
+	SubjectVariable string
+	ErrorStrategy   string
+	Trigger         string
+	Variables       []WorkflowVariableRow
+	Steps           []WorkflowStepRow
+	Edges           []WorkflowEdgeRow
+}
+
+// WorkflowVariableRow is one input of a workflow.
+type WorkflowVariableRow struct {
+	Name, Type, Description string
+	Required                bool
+}
+
+// WorkflowStepRow is one step with a short summary of its config and its outgoing edges.
+type WorkflowStepRow struct {
+	ID     string
+	Anchor string // the row's id, the target of a lint finding's link
+	Name   string
+	Type   string
+	Config string
+	Out    []WorkflowEdgeRow
+}
+
+// WorkflowEdgeRow is one edge; an Href is "" where the step does not exist.
+type WorkflowEdgeRow struct {
+	From, FromHref string
+	On             string
+	To, ToHref     string
+}
+
+// LintFinding is one lint finding; StepHref leads to the step's row when it exists.
+type LintFinding struct {
+	Severity Badge
+	Code     string
+	StepID   string
+	StepHref string
+	Message  string
+}
+
+// WorkflowVersionRow is one published version, or the open draft (Version 0).
+type WorkflowVersionRow struct {
+	Version     int
+	Href        string
+	Published   Time
+	PublishedBy string
+	// ChangesHref compares it with the version before it (the draft with the newest
+	// version); "" for the first.
+	ChangesHref  string
+	ChangesLabel string
+	Current      bool // on screen
+}
+
+// WorkflowDiffPage compares two documents of a workflow (versions or the open draft) side by
+// side.
+type WorkflowDiffPage struct {
+	Page
+	Workflow WorkflowSummary
+	// From and To are the references compared ("1", "draft"), FromLabel and ToLabel in words.
+	From, To           string
+	FromLabel, ToLabel string
+	Refs               []Option
+	Form               Form
+	// Diff is nil when there is nothing to compare or a reference is wrong.
+	Diff *WorkflowDiff
+}
+
+// WorkflowDiff is what changed between two documents.
+type WorkflowDiff struct {
+	Settings     []SettingDiff
+	StepsAdded   []DiffStep
+	StepsRemoved []DiffStep
+	StepsChanged []DiffStepChange
+	EdgesAdded   []WorkflowEdgeRow
+	EdgesRemoved []WorkflowEdgeRow
+}
+
+// SettingDiff is one changed top-level field of a document, before and after in words.
+type SettingDiff struct {
+	Field, Label, Before, After string
+}
+
+// DiffStep is a step as a diff shows it: its config as indented JSON.
+type DiffStep struct {
+	ID, Name, Type, Config string
+}
+
+// DiffStepChange is a step changed in place; Changed names what changed (name, type, config).
+type DiffStepChange struct {
+	ID            string
+	Before, After DiffStep
+	Changed       string
+}

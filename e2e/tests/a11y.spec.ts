@@ -17,7 +17,7 @@ const failingImpacts = new Set(['serious', 'critical']);
 const gatingTags = ['wcag2a', 'wcag2aa'];
 const infoTags = ['wcag21a', 'wcag21aa', 'wcag22aa', 'best-practice'];
 
-// A trace of 82 page loads with full-page screenshots is large and slow; the PNGs say enough.
+// A trace of 108 page loads with full-page screenshots is large and slow; the PNGs say enough.
 test.use({ trace: 'off' });
 
 type Finding = {
@@ -116,6 +116,106 @@ test('every page passes axe (no serious/critical) and is photographed at desktop
     cx.deleted = await create({ name: `Old relay ${tag}`, type: 'delay' });
     expect((await p.request.delete(`/api/connectors/${cx.deleted}`)).status()).toBe(200);
   };
+  // Data for the workflow pages: a draft with lint errors, an active workflow with two
+  // versions and an open draft, and a deprecated one.
+  const wfx = { draft: '', active: '', deprecated: '' };
+  const setUpWorkflows = async (p: Page) => {
+    const ok = async (res: Awaited<ReturnType<typeof p.request.post>>, status: number) => {
+      expect(res.status(), await res.text()).toBe(status);
+      return res.json();
+    };
+    const start = { id: 'start', name: 'Start', type: 'start' };
+    const end = { id: 'end', name: 'End', type: 'end' };
+    const tellIT = {
+      id: 'tell-it',
+      name: 'Tell IT',
+      type: 'notification',
+      config: { channel: 'in_app', to: ['role:Admin'], subject: 'Leaver {{email}}', body: 'Remove the desk phone of {{email}}.' },
+    };
+    wfx.draft = (
+      await ok(
+        await p.request.post('/api/workflows', {
+          data: {
+            name: `Onboarding ${tag}`,
+            description: 'Creates the directory account of a new joiner, asks their manager, then tells IT.',
+            category: 'Joiners',
+            subjectVariable: 'targetUser',
+            variables: [
+              { name: 'targetUser', type: 'user', required: true, description: 'The new joiner' },
+              { name: 'startDate', type: 'string', description: 'First working day, YYYY-MM-DD' },
+            ],
+            steps: [
+              start,
+              {
+                id: 'create-account',
+                name: 'Create the directory account',
+                type: 'connector',
+                config: {
+                  connectorId: 'Active Directory (prod)',
+                  command: 'createAccount',
+                  params: { email: '{{targetUser.email}}', displayName: '{{targetUser.displayName}}' },
+                  output: 'adAccount',
+                  retry: { maxAttempts: 3, backoff: 'exponential' },
+                },
+              },
+              { id: 'wait', name: 'Wait for replication', type: 'delay', config: { duration: '10m' } },
+              {
+                id: 'manager-approval',
+                name: 'Manager approves access',
+                type: 'approval',
+                config: { approvers: ['{{manager.id}}', 'role:Approver'], mode: 'sequential', timeout: '72h' },
+              },
+              { ...tellIT, config: { ...tellIT.config, subject: 'New joiner {{targetUser.displayName}}', body: 'Account {{adAccount.id}} is ready.' } },
+              end,
+            ],
+            edges: [
+              { from: 'start', to: 'create-account', on: 'success' },
+              { from: 'create-account', to: 'wait', on: 'success' },
+              { from: 'create-account', to: 'tell-it', on: 'error' },
+              { from: 'wait', to: 'manager-approval', on: 'success' },
+              { from: 'manager-approval', to: 'tell-it', on: 'success' },
+              { from: 'manager-approval', to: 'regret', on: 'rejected' },
+              { from: 'tell-it', to: 'end', on: 'success' },
+            ],
+          },
+        }),
+        201,
+      )
+    ).id;
+    const simple = (name: string, steps: object[], edges: object[]) => ({
+      name,
+      description: 'Closes the accounts of a leaver.',
+      category: 'Leavers',
+      variables: [{ name: 'email', type: 'string', required: true }],
+      steps,
+      edges,
+    });
+    const v1 = simple(`Offboarding ${tag}`, [start, end], [{ from: 'start', to: 'end', on: 'success' }]);
+    const v2 = simple(`Offboarding ${tag}`, [start, tellIT, end], [
+      { from: 'start', to: 'tell-it', on: 'success' },
+      { from: 'tell-it', to: 'end', on: 'success' },
+    ]);
+    const draft = {
+      ...v2,
+      errorStrategy: 'continue',
+      steps: [start, { id: 'wait', name: 'Wait a day', type: 'delay', config: { duration: '24h' } }, { ...tellIT, name: 'Tell IT and HR' }, end],
+      edges: [
+        { from: 'start', to: 'wait', on: 'success' },
+        { from: 'wait', to: 'tell-it', on: 'success' },
+        { from: 'tell-it', to: 'end', on: 'success' },
+      ],
+    };
+    wfx.active = (await ok(await p.request.post('/api/workflows', { data: v1 }), 201)).id;
+    await ok(await p.request.post(`/api/workflows/${wfx.active}/publish`), 200);
+    await ok(await p.request.post(`/api/workflows/${wfx.active}/draft`, { data: { fromVersion: 1 } }), 201);
+    await ok(await p.request.put(`/api/workflows/${wfx.active}`, { data: v2 }), 200);
+    await ok(await p.request.post(`/api/workflows/${wfx.active}/publish`), 200);
+    await ok(await p.request.post(`/api/workflows/${wfx.active}/draft`, { data: { fromVersion: 2 } }), 201);
+    await ok(await p.request.put(`/api/workflows/${wfx.active}`, { data: draft }), 200);
+    wfx.deprecated = (await ok(await p.request.post('/api/workflows', { data: simple(`Old access request ${tag}`, [start, end], v1.edges) }), 201)).id;
+    await ok(await p.request.post(`/api/workflows/${wfx.deprecated}/publish`), 200);
+    await ok(await p.request.post(`/api/workflows/${wfx.deprecated}/deprecate`), 200);
+  };
   const field = (p: Page, name: string) => p.locator(`[name="${name}"]`);
   const wizardToConfig = async (p: Page) => {
     await p.goto('/connectors/new?type=authifi');
@@ -175,6 +275,7 @@ test('every page passes axe (no serious/critical) and is photographed at desktop
           deletedId = (await del.json()).id;
           expect((await p.request.delete(`/api/users/${deletedId}`)).status()).toBe(200);
           await setUpConnectors(p);
+          await setUpWorkflows(p);
         }
       },
       ready: h1(/^Hello, Ada/),
@@ -361,6 +462,99 @@ test('every page passes axe (no serious/critical) and is photographed at desktop
       open: (p) => p.goto(`/connectors/${cx.deleted}`),
       ready: async (p) => {
         await expect(p.getByTestId('deleted-note')).toBeVisible();
+      },
+    },
+    { name: 'workflows', open: (p) => p.goto('/workflows'), ready: h1('Workflows') },
+    {
+      name: 'workflows-deprecated',
+      open: (p) => p.goto(`/workflows?q=${tag}&status=deprecated`),
+      ready: async (p) => {
+        await expect(p.getByTestId(`workflow-row-Old access request ${tag}`)).toBeVisible();
+      },
+    },
+    { name: 'workflow-new', open: (p) => p.goto('/workflows/new'), ready: h1('Create a workflow') },
+    {
+      name: 'workflow-new-with-errors',
+      open: async (p) => {
+        await p.goto('/workflows/new');
+        await field(p, 'description').fill('Grants access to the finance share.');
+        await p.getByTestId('create-workflow').click();
+      },
+      ready: async (p) => {
+        await expect(p.getByTestId('error-summary')).toBeFocused();
+      },
+    },
+    {
+      name: 'workflow-draft-lint',
+      open: (p) => p.goto(`/workflows/${wfx.draft}`),
+      ready: async (p) => {
+        await expect(p.getByTestId('lint-table')).toBeVisible();
+        await expect(p.getByTestId('json-editor')).toBeVisible();
+      },
+    },
+    {
+      name: 'workflow-json-errors',
+      open: async (p) => {
+        await p.goto(`/workflows/${wfx.draft}`);
+        const text = await p.getByTestId('definition').inputValue();
+        await p.getByTestId('definition').fill(text.replace('"type": "delay"', '"type": "sleep"').replace('"steps": [', '"steps": [\n    {"id": "x", "type": 7},'));
+        await p.getByTestId('save-definition').click();
+      },
+      ready: async (p) => {
+        await expect(p.getByTestId('error-summary')).toBeFocused();
+      },
+    },
+    {
+      name: 'workflow-publish-refused',
+      open: async (p) => {
+        await p.goto(`/workflows/${wfx.draft}`);
+        await p.getByTestId('publish-workflow').click();
+      },
+      ready: async (p) => {
+        await expect(p.getByTestId('publish-refused')).toBeFocused();
+      },
+    },
+    {
+      name: 'workflow-active-with-draft',
+      open: (p) => p.goto(`/workflows/${wfx.active}`),
+      ready: async (p) => {
+        await expect(p.getByTestId('versions-table')).toBeVisible();
+        await expect(p.getByTestId('draft-open')).toBeVisible();
+      },
+    },
+    {
+      name: 'workflow-version-1',
+      open: (p) => p.goto(`/workflows/${wfx.active}?version=1`),
+      ready: async (p) => {
+        await expect(p.getByTestId('shown-note')).toBeVisible();
+      },
+    },
+    {
+      name: 'workflow-diff',
+      open: (p) => p.goto(`/workflows/${wfx.active}/diff?from=1&to=draft`),
+      ready: async (p) => {
+        await expect(p.getByTestId('diff')).toBeVisible();
+      },
+    },
+    {
+      name: 'workflow-deprecate-confirm',
+      open: (p) => p.goto(`/workflows/${wfx.active}/deprecate`),
+      ready: async (p) => {
+        await expect(p.getByTestId('confirm-button')).toBeVisible();
+      },
+    },
+    {
+      name: 'workflow-deprecated',
+      open: (p) => p.goto(`/workflows/${wfx.deprecated}`),
+      ready: async (p) => {
+        await expect(p.getByTestId('workflow-status')).toHaveText('deprecated');
+      },
+    },
+    {
+      name: 'workflow-delete-confirm',
+      open: (p) => p.goto(`/workflows/${wfx.deprecated}/delete`),
+      ready: async (p) => {
+        await expect(p.getByTestId('confirm-button')).toBeVisible();
       },
     },
     { name: 'profile', open: (p) => p.goto('/profile'), ready: h1('Your profile') },
