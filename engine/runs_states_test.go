@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"os"
+	"regexp"
 	"testing"
 	"time"
 
@@ -234,6 +236,29 @@ func TestRunStateTransitions(t *testing.T) {
 			f.wantStatuses(t, id, "cancelled: start:completed sub:cancelled")
 		}},
 	}
+	// Every arrow of the diagrams has its case.
+	doc, err := os.ReadFile("RUNS.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	label := regexp.MustCompile(`-->.*: ([RS]\d+) `)
+	caseLabel := regexp.MustCompile(`\b[RS]\d+\b`)
+	covered := map[string]bool{}
+	for _, c := range cases {
+		for _, l := range caseLabel.FindAllString(c.name, -1) {
+			covered[l] = true
+		}
+	}
+	arrows := label.FindAllStringSubmatch(string(doc), -1)
+	if len(arrows) < 20 {
+		t.Fatalf("found %d arrows in RUNS.md; has its format changed?", len(arrows))
+	}
+	for _, m := range arrows {
+		if !covered[m[1]] {
+			t.Errorf("transition %s of RUNS.md has no test case", m[1])
+		}
+	}
+
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()

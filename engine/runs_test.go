@@ -511,32 +511,46 @@ func TestConnectorStepRunsWithTemplatedParams(t *testing.T) {
 
 func TestMockModePrecedence(t *testing.T) {
 	t.Parallel()
-	f := setupRuns(t)
 	no, yes := false, true
 	cases := []struct {
-		name     string
-		stepMock *bool
-		useMocks bool
-		want     bool
+		name         string
+		system, inst bool // the system's and the instance's mock mode
+		useMocks     bool
+		stepMock     *bool
+		want         bool
 	}{
-		{"nothing set calls the target", nil, false, false},
-		{"the run's useMocks mocks", nil, true, true},
-		{"the step's mock: false wins over useMocks", &no, true, false},
-		{"the step's mock: true mocks", &yes, false, true},
+		{"nothing set calls the target", false, false, false, nil, false},
+		{"the system's mock mode mocks", true, false, false, nil, true},
+		{"the instance's mock mode mocks", false, true, false, nil, true},
+		{"the run's useMocks mocks", false, false, true, nil, true},
+		{"the step's mock: true mocks", false, false, false, &yes, true},
+		{"the step's mock: false wins over useMocks", false, false, true, &no, false},
+		{"the step's mock: false wins over the instance", false, true, false, &no, false},
+		{"the step's mock: false wins over the system", true, false, false, &no, false},
 	}
 	for _, c := range cases {
+		f := setupRuns(t, func(o *engine.Options) { o.MockConnectors = c.system })
+		if c.inst {
+			conns, _, err := f.eng.ListConnectors(f.ctx, db.ConnectorFilter{Page: db.Page{Page: 1, PageSize: 1}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			in := engine.ConnectorInput{Name: "Directory", Type: "scripted", Config: map[string]any{"url": "scripted://" + t.Name()}, MockMode: true}
+			if _, err := f.eng.UpdateConnector(f.ctx, f.actor(), conns[0].ID, in); err != nil {
+				t.Fatal(err)
+			}
+		}
 		extra := map[string]any{}
 		if c.stepMock != nil {
 			extra["mock"] = *c.stepMock
 		}
-		wf := f.publish(t, provisioning(extra))
-		before := len(f.target.recorded())
-		run, err := f.eng.StartWorkflow(f.ctx, f.actor(), wf, engine.StartInput{Variables: map[string]any{"username": "m"}, UseMocks: c.useMocks})
+		run, err := f.eng.StartWorkflow(f.ctx, f.actor(), f.publish(t, provisioning(extra)),
+			engine.StartInput{Variables: map[string]any{"username": "m"}, UseMocks: c.useMocks})
 		if err != nil {
 			t.Fatal(err)
 		}
 		f.work(t)
-		called := len(f.target.recorded()) > before
+		called := len(f.target.recorded()) > 0
 		if called == c.want || f.run(t, run.ID).Status != db.RunCompleted {
 			t.Errorf("%s: target called %t, run %s", c.name, called, f.run(t, run.ID).Status)
 		}
@@ -1245,8 +1259,13 @@ func TestRiverWorksRunsAndStopLetsAStepFinish(t *testing.T) {
 	<-f.target.entered
 	stop := make(chan error)
 	go func() { stop <- f.eng.Stop(context.Background()) }()
-	// The step in flight is let finish, and its result is recorded, though Stop was called
-	// before it returned.
+	// Stop waits for the step in flight (a short real-time look: River's shutdown is on the
+	// wall clock), then lets it finish and record its result rather than cancelling it.
+	select {
+	case err := <-stop:
+		t.Fatalf("Stop returned while a step was in flight: %v", err)
+	case <-time.After(300 * time.Millisecond):
+	}
 	close(f.target.release)
 	if err := <-stop; err != nil {
 		t.Fatal(err)
