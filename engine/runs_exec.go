@@ -325,7 +325,8 @@ func evaluate(ctx context.Context, step *workflow.Step, src string, vars map[str
 	return v, nil
 }
 
-// runCondition takes the first branch whose expression is true, else the default.
+// runCondition takes the first branch whose expression is true, else the default; with
+// neither, the step fails.
 func (e *Engine) runCondition(ctx context.Context, step *workflow.Step, vars map[string]any) outcome {
 	cfg, err := step.ConditionConfig()
 	if err != nil {
@@ -343,6 +344,9 @@ func (e *Engine) runCondition(ctx context.Context, step *workflow.Step, vars map
 		if matched {
 			return outcome{on: b.Name, output: map[string]any{"branch": b.Name}}
 		}
+	}
+	if cfg.Default == "" {
+		return invalidStep("NO_BRANCH", "step %s: no branch matched, and the condition has no default", step.ID)
 	}
 	return outcome{on: cfg.Default, output: map[string]any{"branch": cfg.Default}}
 }

@@ -651,6 +651,15 @@ func TestConditionTakesTheFirstTrueBranch(t *testing.T) {
 			t.Errorf("amount %v: condition output %s", amount, out)
 		}
 	}
+
+	// With no branch true and no default, the condition fails.
+	delete(def.Steps[1].Config, "default")
+	id := f.start(t, f.publish(t, def), map[string]any{"amount": 0})
+	f.work(t)
+	f.wantStatuses(t, id, "failed: start:completed size:failed")
+	if e := decodeError(t, f.stepNamed(t, id, "size").Error); e.Code != "NO_BRANCH" {
+		t.Fatalf("error: %+v", e)
+	}
 }
 
 func TestTransformFeedsLaterTemplates(t *testing.T) {
@@ -697,6 +706,29 @@ func TestUndefinedVariablesFailTheStepNamingThem(t *testing.T) {
 	}
 	if calls := f.target.recorded(); len(calls) != 0 {
 		t.Fatalf("nothing is called with a missing variable: %+v", calls)
+	}
+}
+
+func TestExpressionErrorsFailTheStep(t *testing.T) {
+	t.Parallel()
+	f := setupRuns(t)
+	cases := map[string]workflow.Step{
+		"not true or false": step("s", workflow.TypeCondition, map[string]any{
+			"branches": []any{map[string]any{"name": "yes", "when": `username + "!"`}}, "default": "no"}),
+		"is invalid": step("s", workflow.TypeTransform, map[string]any{"set": map[string]any{"x": "username +"}}),
+		"failed":     step("s", workflow.TypeTransform, map[string]any{"set": map[string]any{"x": "int(username)"}}),
+	}
+	for want, s := range cases {
+		def := workflow.Definition{Variables: usernameVar, Steps: []workflow.Step{startStep(), s, endStep()},
+			Edges: []workflow.Edge{edge("start", "s", workflow.OnSuccess), edge("s", "end", workflow.OnSuccess),
+				edge("s", "end", "yes"), edge("s", "end", "no")}}
+		id := f.start(t, f.publish(t, def), map[string]any{"username": "x"})
+		f.work(t)
+		f.wantStatuses(t, id, "failed: start:completed s:failed")
+		e := decodeError(t, f.stepNamed(t, id, "s").Error)
+		if e.Code != "EXPRESSION_ERROR" || e.Class != connectors.InvalidInput || !strings.Contains(e.Message, want) {
+			t.Errorf("%s: %+v", want, e)
+		}
 	}
 }
 
