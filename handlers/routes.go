@@ -21,6 +21,9 @@ func (s *Server) routes() []route {
 		wfCreate     = engine.PermWorkflowCreate
 		wfUpdate     = engine.PermWorkflowUpdate
 		wfPublish    = engine.PermWorkflowPublish
+		wfStart      = engine.PermWorkflowStart
+		runRead      = engine.PermRunRead
+		runCancel    = engine.PermRunCancel
 		connRead     = engine.PermConnectorRead
 		connManage   = engine.PermConnectorManage
 		anySignedIn  = engine.Permission("")
@@ -123,6 +126,16 @@ func (s *Server) routes() []route {
 		{method: "GET", pattern: "/api/workflows/{id}/versions/{n}", perm: wfRead, h: s.showWorkflowVersionAPI},
 		{method: "GET", pattern: "/api/workflows/{id}/diff", perm: wfRead, h: s.diffWorkflowAPI},
 		{method: "POST", pattern: "/api/workflows/{id}/draft", perm: wfUpdate, h: s.newWorkflowDraftAPI},
+		{method: "POST", pattern: "/api/workflows/{id}/start", perm: wfStart, h: s.startWorkflowAPI},
+
+		// Runs. Changing a running run's variables, cancelling and retrying are all "operating a
+		// run", which run:cancel grants.
+		{method: "GET", pattern: "/api/runs", perm: runRead, h: s.listRunsAPI},
+		{method: "GET", pattern: "/api/runs/{id}", perm: runRead, h: s.showRunAPI},
+		{method: "PUT", pattern: "/api/runs/{id}", perm: runCancel, h: s.updateRunAPI},
+		{method: "POST", pattern: "/api/runs/{id}/cancel", perm: runCancel, h: s.cancelRunAPI},
+		{method: "POST", pattern: "/api/runs/{id}/retry", perm: runCancel, h: s.retryRunAPI},
+		{method: "GET", pattern: "/api/runs/{id}/timeline", perm: runRead, h: s.runTimelineAPI},
 
 		// Workflow pages, with the API's permissions: saving the JSON editor, deleting and
 		// opening a new draft need workflow:update; publishing and deprecating workflow:publish.

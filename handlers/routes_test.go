@@ -16,7 +16,7 @@ import (
 
 // sweepIDs are real ids for the path parameters of the route table.
 type sweepIDs struct {
-	user, token, notification, incident, connector, workflow string
+	user, token, notification, incident, connector, workflow, run string
 }
 
 func (ids sweepIDs) fill(t *testing.T, pattern string) string {
@@ -36,6 +36,8 @@ func (ids sweepIDs) fill(t *testing.T, pattern string) string {
 		id = ids.connector
 	case strings.HasPrefix(path, "/api/workflows/"), strings.HasPrefix(path, "/workflows/"):
 		id = ids.workflow
+	case strings.HasPrefix(path, "/api/runs/"), strings.HasPrefix(path, "/runs/"):
+		id = ids.run
 	}
 	path = strings.ReplaceAll(path, "{n}", "1")
 	path = strings.ReplaceAll(path, "{id}", id)
@@ -77,6 +79,8 @@ var sweepBodies = map[string]any{
 	"PUT /api/workflows/{id}":                  sweepWorkflow,
 	"POST /api/workflows/lint":                 sweepWorkflow,
 	"POST /api/workflows/{id}/draft":           map[string]any{"fromVersion": 1},
+	"POST /api/workflows/{id}/start":           map[string]any{"variables": map[string]any{}},
+	"PUT /api/runs/{id}":                       map[string]any{"variables": map[string]any{"note": "sweep"}},
 	"POST /workflows":                          url.Values{"name": {"Sweep form workflow"}},
 	"POST /workflows/{id}":                     url.Values{"definition": {sweepWorkflow}},
 	"POST /workflows/{id}/publish":             url.Values{},
@@ -134,8 +138,21 @@ func TestEveryRouteChecksItsPermissionForEveryRole(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A run needs a published workflow of its own: the sweep publishes, deprecates and
+	// deletes the draft above.
+	runWF, err := ts.Engine.CreateWorkflow(ctx, actor, []byte(strings.Replace(sweepWorkflow, "Sweep workflow", "Sweep runs", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ts.Engine.PublishWorkflow(ctx, actor, runWF.ID); err != nil {
+		t.Fatal(err)
+	}
+	run, err := ts.Engine.StartWorkflow(ctx, actor, runWF.ID, engine.StartInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	ids := sweepIDs{user: target.ID.String(), token: tok.ID.String(), notification: notes[0].ID.String(),
-		incident: inc.ID.String(), connector: conn.ID.String(), workflow: wf.ID.String()}
+		incident: inc.ID.String(), connector: conn.ID.String(), workflow: wf.ID.String(), run: run.ID.String()}
 
 	type role struct {
 		name, subject string
@@ -441,6 +458,13 @@ var routePermissions = map[string]string{
 	"GET /api/workflows/{id}/versions/{n}": "workflow:read",
 	"GET /api/workflows/{id}/diff":         "workflow:read",
 	"POST /api/workflows/{id}/draft":       "workflow:update",
+	"POST /api/workflows/{id}/start":       "workflow:start",
+	"GET /api/runs":                        "run:read",
+	"GET /api/runs/{id}":                   "run:read",
+	"PUT /api/runs/{id}":                   "run:cancel",
+	"POST /api/runs/{id}/cancel":           "run:cancel",
+	"POST /api/runs/{id}/retry":            "run:cancel",
+	"GET /api/runs/{id}/timeline":          "run:read",
 	"GET /workflows":                       "workflow:read",
 	"GET /workflows/new":                   "workflow:create",
 	"POST /workflows":                      "workflow:create",
