@@ -1,0 +1,98 @@
+package engine_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"testing"
+	"time"
+
+	"floh/db"
+	"floh/engine"
+	"floh/engine/workflow"
+)
+
+// BenchmarkStepTransitions measures durable step transitions per second: runs of a workflow
+// with five no-op connector steps (the probe answers at once) worked by real River clients,
+// one engine instance and three on one database. Every step is a claimed River job, a locked
+// run row, a recorded attempt and the next job inserted in the same transaction.
+func BenchmarkStepTransitions(b *testing.B) {
+	const runsPerOp, connectorSteps = 50, 5
+	for _, instances := range []int{1, 3} {
+		b.Run(fmt.Sprintf("instances=%d", instances), func(b *testing.B) {
+			key := randomKey(b)
+			f := setup(b, func(o *engine.Options) { o.SecretKey = key })
+			if _, err := f.eng.CreateConnector(f.ctx, f.actor(), probeInput("Noop", "probe://bench")); err != nil {
+				b.Fatal(err)
+			}
+			def := workflow.Definition{Name: "Bench", Steps: []workflow.Step{{ID: "start", Name: "Start", Type: workflow.TypeStart}}}
+			prev := "start"
+			for i := range connectorSteps {
+				id := fmt.Sprintf("c%d", i)
+				def.Steps = append(def.Steps, workflow.Step{ID: id, Name: id, Type: workflow.TypeConnector,
+					Config: map[string]any{"connectorId": "Noop", "command": "createThing", "params": map[string]any{"name": id}}})
+				def.Edges = append(def.Edges, workflow.Edge{From: prev, To: id, On: workflow.OnSuccess})
+				prev = id
+			}
+			def.Steps = append(def.Steps, workflow.Step{ID: "end", Name: "End", Type: workflow.TypeEnd})
+			def.Edges = append(def.Edges, workflow.Edge{From: prev, To: "end", On: workflow.OnSuccess})
+			raw, _ := json.Marshal(def)
+			wf, err := f.eng.CreateWorkflow(f.ctx, f.actor(), raw)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := f.eng.PublishWorkflow(f.ctx, f.actor(), wf.ID); err != nil {
+				b.Fatal(err)
+			}
+			engines := []*engine.Engine{f.eng}
+			for range instances - 1 {
+				e, err := engine.New(engine.Options{DB: f.db, Clock: f.clock, Connectors: testRegistry(b), SecretKey: key})
+				if err != nil {
+					b.Fatal(err)
+				}
+				engines = append(engines, e)
+			}
+			for _, e := range engines {
+				if err := e.Start(context.Background()); err != nil {
+					b.Fatal(err)
+				}
+				b.Cleanup(func() { _ = e.Stop(context.Background()) })
+			}
+
+			b.ResetTimer()
+			for range b.N {
+				for range runsPerOp {
+					if _, err := f.eng.StartWorkflow(f.ctx, f.actor(), wf.ID, engine.StartInput{}); err != nil {
+						b.Fatal(err)
+					}
+				}
+				waitAllFinished(b, f)
+			}
+			b.StopTimer()
+			var failed int
+			if err := f.db.Pool.QueryRow(f.ctx, `SELECT count(*) FROM runs WHERE status <> $1`, db.RunCompleted).Scan(&failed); err != nil || failed != 0 {
+				b.Fatalf("%d runs did not complete (%v)", failed, err)
+			}
+			steps := float64(b.N * runsPerOp * (connectorSteps + 2))
+			b.ReportMetric(steps/b.Elapsed().Seconds(), "steps/s")
+		})
+	}
+}
+
+// waitAllFinished polls until no run is pending, running or waiting (River works in real time).
+func waitAllFinished(b *testing.B, f *fixture) {
+	deadline := time.Now().Add(5 * time.Minute)
+	for {
+		var open int
+		if err := f.db.Pool.QueryRow(f.ctx, `SELECT count(*) FROM runs WHERE status IN ('pending', 'running', 'waiting')`).Scan(&open); err != nil {
+			b.Fatal(err)
+		}
+		if open == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("%d runs still open after 5 minutes", open)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
