@@ -229,6 +229,7 @@ var navigation = []struct {
 	{"users", "Users", "/users", engine.PermUserRead},
 	{"connectors", "Connectors", "/connectors", engine.PermConnectorRead},
 	{"workflows", "Workflows", "/workflows", engine.PermWorkflowRead},
+	{"runs", "Runs", "/runs", engine.PermRunRead},
 	{"incidents", "Incidents", "/incidents", engine.PermEventRead},
 	{"events", "Events", "/events", engine.PermEventRead},
 	{"audit", "Audit log", "/audit", engine.PermAuditRead},

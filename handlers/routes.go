@@ -152,6 +152,13 @@ func (s *Server) routes() []route {
 		{method: "POST", pattern: "/workflows/{id}/draft", perm: wfUpdate, h: s.newWorkflowDraft},
 		{method: "GET", pattern: "/workflows/{id}/diff", perm: wfRead, h: s.diffWorkflow},
 
+		// Run pages, with the API's permissions: cancelling and retrying need run:cancel.
+		{method: "GET", pattern: "/runs", perm: runRead, h: s.listRuns},
+		{method: "GET", pattern: "/runs/{id}", perm: runRead, h: s.showRun},
+		{method: "GET", pattern: "/runs/{id}/cancel", perm: runCancel, h: s.confirmCancelRun},
+		{method: "POST", pattern: "/runs/{id}/cancel", perm: runCancel, h: s.cancelRun},
+		{method: "POST", pattern: "/runs/{id}/retry", perm: runCancel, h: s.retryRun},
+
 		// Audit, events, incidents.
 		{method: "GET", pattern: "/api/audit", perm: auditRead, h: s.listAuditAPI},
 		{method: "GET", pattern: "/api/audit/verify", perm: auditRead, h: s.verifyAuditAPI},

@@ -40,6 +40,25 @@
     }
   });
 
+  // A live region (a moving run's page) replaces itself every few seconds; the folds the admin
+  // opened stay open. htmx keeps the focused element by its id on its own.
+  var keptOpen = [];
+  document.addEventListener("htmx:beforeSwap", function (evt) {
+    var target = evt.detail.target;
+    keptOpen = target && target.querySelectorAll
+      ? Array.prototype.map.call(target.querySelectorAll("details[open][id]"), function (d) { return d.id; })
+      : [];
+  });
+  document.addEventListener("htmx:afterSettle", function () {
+    keptOpen.forEach(function (id) {
+      var d = document.getElementById(id);
+      if (d) {
+        d.open = true;
+      }
+    });
+    keptOpen = [];
+  });
+
   function focusErrorSummary(root) {
     var summary = root && root.querySelector && root.querySelector("[data-error-summary]");
     if (summary && summary.isConnected) {

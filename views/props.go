@@ -832,3 +832,100 @@ type DiffStepChange struct {
 	Before, After DiffStep
 	Changed       string
 }
+
+// RunsPage is the run list with its filters.
+type RunsPage struct {
+	Page
+	Status     string
+	WorkflowID string
+	Statuses   []Option
+	Workflows  []Option
+	Rows       []RunRow
+	Pager      Pager
+	// Poll is the address the table refreshes itself from while a run on it is moving;
+	// "" when every run shown has finished.
+	Poll string
+}
+
+// RunRow is one run in a list.
+type RunRow struct {
+	ID           string
+	WorkflowID   string
+	WorkflowName string
+	Version      int
+	Status       Badge
+	StartedBy    string
+	Started      Time
+	// Duration is how long the run took, or has taken so far while it moves.
+	Duration string
+	Moving   bool
+}
+
+// RunPage is one run: its summary, its steps in execution order, its variables and timeline.
+type RunPage struct {
+	Page
+	Run      RunSummary
+	Steps    []RunStepRow
+	Timeline []RunTimelineRow
+	// Variables is the run's variables as indented JSON.
+	Variables string
+	Actions   RunActions
+	// Poll is the address the live part refreshes itself from until the run finishes.
+	Poll string
+}
+
+// RunSummary is the head of a run's page.
+type RunSummary struct {
+	ID           string
+	WorkflowID   string
+	WorkflowName string
+	Version      int
+	Status       Badge
+	StartedBy    string
+	// StartedByHref is the starter's user page, when they are a user.
+	StartedByHref string
+	Started       Time
+	Finished      Time
+	Duration      string
+	UseMocks      bool
+	// Error is why a failed run failed, in a sentence.
+	Error          string
+	ParentRunID    string
+	CompensationOf string
+}
+
+// RunActions are what the run's status allows and the user may do.
+type RunActions struct {
+	Cancel bool
+	Retry  bool
+	// RetryStep names the step a retry starts from.
+	RetryStep string
+}
+
+// RunStepRow is one step execution of a run.
+type RunStepRow struct {
+	Anchor    string
+	StepID    string
+	Name      string
+	Type      string
+	Iteration int
+	Status    Badge
+	Started   Time
+	Finished  Time
+	Duration  string
+	Attempts  int
+	// Due is when the next attempt runs (a retry's backoff, a delay).
+	Due        Time
+	Error      *ConnectorError
+	Output     string
+	ChildRunID string
+}
+
+// RunTimelineRow is one event of a run.
+type RunTimelineRow struct {
+	At      Time
+	StepID  string
+	Kind    string
+	Message string
+	Data    string
+}
