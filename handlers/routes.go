@@ -151,6 +151,8 @@ func (s *Server) routes() []route {
 		{method: "POST", pattern: "/workflows/{id}/delete", perm: wfUpdate, h: s.deleteWorkflow},
 		{method: "POST", pattern: "/workflows/{id}/draft", perm: wfUpdate, h: s.newWorkflowDraft},
 		{method: "GET", pattern: "/workflows/{id}/diff", perm: wfRead, h: s.diffWorkflow},
+		{method: "GET", pattern: "/workflows/{id}/start", perm: wfStart, h: s.startForm},
+		{method: "POST", pattern: "/workflows/{id}/start", perm: wfStart, h: s.startRun},
 
 		// Run pages, with the API's permissions: cancelling and retrying need run:cancel.
 		{method: "GET", pattern: "/runs", perm: runRead, h: s.listRuns},

@@ -2,6 +2,7 @@ package handlers_test
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"strings"
@@ -235,4 +236,95 @@ func TestRunPageOfCompletedAndFailedRunsAndRetry(t *testing.T) {
 	}
 	ts.waitRun(t, bad.ID, db.RunFailed)
 	wantContains(t, "the retried run", ts.get(t, c, "/runs/"+bad.ID.String()).Body, "2 attempts", "Retry from step Pause a moment requested by admin@example.test")
+}
+
+const startFormWorkflow = `{"name": "Grant access", "subjectVariable": "who", "variables": [
+		{"name": "ticket_id", "type": "string", "required": true, "description": "The service desk ticket"},
+		{"name": "days", "type": "number", "required": true},
+		{"name": "urgent", "type": "boolean"},
+		{"name": "who", "type": "user", "required": true, "description": "Who gets the access"},
+		{"name": "extra", "type": "object"},
+		{"name": "groups", "type": "list"}],
+	"steps": [{"id": "start", "name": "Start", "type": "start"}, {"id": "end", "name": "End", "type": "end"}],
+	"edges": [{"from": "start", "to": "end", "on": "success"}]}`
+
+func TestStartFormKeepsValuesOn422AndStartsARun(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	c := ts.loginAs(t, "demo-admin")
+	target, _, err := ts.Engine.CreateUser(context.Background(), ts.adminActor(t), engine.CreateUserInput{Email: "jane@example.test", DisplayName: "Jane"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wf := ts.newWorkflow(t, startFormWorkflow)
+	id := wf.ID.String()
+
+	// A draft cannot start: the form sends the admin back saying why.
+	res := ts.get(t, c, "/workflows/"+id+"/start").wantStatus(t, http.StatusSeeOther)
+	if !strings.HasSuffix(res.location(t), "/workflows/"+id) {
+		t.Fatalf("draft start form: Location %s", res.location(t))
+	}
+	draft := ts.get(t, c, "/workflows/"+id).Body
+	wantContains(t, "the draft after the refused form", draft, "Grant access is a draft: publish it before starting it.")
+	wantLacks(t, "the draft", draft, `data-testid="start-workflow"`)
+
+	ts.publishWorkflow(t, wf.ID)
+	detail := ts.get(t, c, "/workflows/"+id).Body
+	wantContains(t, "the active workflow", detail, `data-testid="start-workflow"`, `href="/workflows/`+id+`/start"`,
+		`data-testid="workflow-runs"`, `href="/runs?workflowId=`+id+`"`)
+
+	form := ts.get(t, c, "/workflows/"+id+"/start").wantStatus(t, http.StatusOK)
+	wantHTML(t, form)
+	wantContains(t, "the start form", form.Body, "<h1>Start Grant access</h1>", `action="/workflows/`+id+`/start"`,
+		`name="variables.ticket_id"`, "Ticket id", "The service desk ticket", `type="number" id="field-variables.days"`,
+		`type="checkbox" id="field-variables.urgent"`, "Who gets the access", "email address or Floh user id",
+		`<textarea id="field-variables.extra"`, `<textarea id="field-variables.groups"`, `name="useMocks"`,
+		"Use mock data for every connector", `<span class="visually-hidden">(required)</span>`)
+
+	// What cannot be read is refused beside its input, with the empty required ones, and what
+	// was typed comes back.
+	bad := url.Values{"variables.days": {"many"}, "variables.who": {"nobody@example.test"}, "variables.extra": {`{"a":`}, "useMocks": {"true"}}
+	refused := ts.postForm(t, c, "/workflows/"+id+"/start", bad, ts.sameOrigin()...).wantStatus(t, http.StatusUnprocessableEntity)
+	wantContains(t, "the refused form", refused.Body, `data-testid="error-summary"`,
+		`href="#field-variables.days"`, "Days must be a number, such as 42 or 2.5.", `value="many"`,
+		"Who: no user has the email address nobody@example.test.", `value="nobody@example.test"`,
+		"Extra is not valid JSON", `{&#34;a&#34;:</textarea>`, "Ticket id is required.",
+		`id="error-variables.days"`, `name="useMocks" value="true" checked`)
+	if n := ts.count(t, "SELECT count(*) FROM runs"); n != 0 {
+		t.Fatalf("%d runs after a refused form", n)
+	}
+
+	// What the form reads but the engine refuses comes back the same way.
+	typed := url.Values{"variables.ticket_id": {"SD-1"}, "variables.days": {"3"}, "variables.who": {target.ID.String()}, "variables.extra": {"[1, 2]"}}
+	refused = ts.postForm(t, c, "/workflows/"+id+"/start", typed, ts.sameOrigin()...).wantStatus(t, http.StatusUnprocessableEntity)
+	wantContains(t, "the engine's refusal", refused.Body, "Extra must be an object, not a list.", `href="#field-variables.extra"`,
+		`value="SD-1"`, `value="3"`, "[1, 2]</textarea>")
+
+	good := url.Values{"variables.ticket_id": {"SD-1"}, "variables.days": {"2.5"}, "variables.urgent": {"true"},
+		"variables.who": {"JANE@example.test"}, "variables.groups": {`["vpn"]`}, "useMocks": {"true"}}
+	res = ts.postForm(t, c, "/workflows/"+id+"/start", good, ts.sameOrigin()...).wantStatus(t, http.StatusSeeOther)
+	loc := res.location(t)
+	runID, err := uuid.Parse(loc[strings.LastIndex(loc, "/")+1:])
+	if err != nil || !strings.Contains(loc, "/runs/") {
+		t.Fatalf("after start: Location %s", loc)
+	}
+	run, err := db.FindRun(context.Background(), ts.DB.Bun, runID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var vars map[string]any
+	if err := json.Unmarshal(run.Variables, &vars); err != nil {
+		t.Fatal(err)
+	}
+	// The email was resolved to the user's id, which makes the user the run's subject.
+	if vars["who"] != target.ID.String() || vars["days"] != 2.5 || vars["urgent"] != true || vars["ticket_id"] != "SD-1" ||
+		vars["extra"] != nil || !run.UseMocks || run.SubjectID == nil || *run.SubjectID != target.ID.String() {
+		t.Fatalf("run: useMocks %v subject %v variables %v", run.UseMocks, run.SubjectID, vars)
+	}
+	wantContains(t, "the new run's page", ts.get(t, c, loc).Body, "Started Grant access.", "mock data")
+
+	// A requestor may start workflows but not read runs: the button, no runs link.
+	req := ts.get(t, ts.loginAs(t, "demo-requestor"), "/workflows/"+id).Body
+	wantContains(t, "the requestor's view", req, `data-testid="start-workflow"`)
+	wantLacks(t, "the requestor's view", req, `data-testid="workflow-runs"`, `data-testid="nav-runs"`)
 }

@@ -229,6 +229,8 @@ func (s *Server) workflowPage(r *http.Request, doc *engine.WorkflowDoc, shown in
 		if !doc.HasDraft && shown > 0 && pr.Can(engine.PermWorkflowUpdate) {
 			p.Actions.NewDraftFrom = shown
 		}
+		p.Actions.Start = wf.Status == db.WorkflowActive && pr.Can(engine.PermWorkflowStart)
+		p.Actions.Runs = wf.Version > 0 && pr.Can(engine.PermRunRead)
 	}
 	s.fillVersions(&p, doc, versions)
 	return p, nil

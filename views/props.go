@@ -733,6 +733,9 @@ type WorkflowActions struct {
 	Delete    bool
 	// NewDraftFrom is the version a new draft would copy; 0 offers none.
 	NewDraftFrom int
+	// Start offers the start form of an active workflow; Runs links to its runs.
+	Start bool
+	Runs  bool
 }
 
 // WorkflowDefinition is a definition document as the page reads it.
@@ -928,4 +931,12 @@ type RunTimelineRow struct {
 	Kind    string
 	Message string
 	Data    string
+}
+
+// RunStartPage is the start form of a workflow, generated from its input variables.
+type RunStartPage struct {
+	Page
+	Workflow WorkflowSummary
+	Fields   []SchemaField
+	Form     Form
 }
