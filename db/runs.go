@@ -138,6 +138,20 @@ func ListRuns(ctx context.Context, idb bun.IDB, f RunFilter) ([]Run, int, error)
 	return rs, int(total), nil
 }
 
+// ListUserRuns returns one page of a user's workflow activity, newest first, and the total:
+// the runs whose subject is the user, and the runs the user started.
+func ListUserRuns(ctx context.Context, idb bun.IDB, userID uuid.UUID, p Page) ([]Run, int, error) {
+	rs := []Run{}
+	q := idb.NewSelect().Model(&rs).WhereGroup(" AND ", func(q *bun.SelectQuery) *bun.SelectQuery {
+		return q.Where("subject_type = 'user' AND subject_id = ?", userID.String()).WhereOr("started_by_id = ?", userID)
+	})
+	total, err := p.apply(q.OrderExpr("started_at DESC, id DESC")).ScanAndCount(ctx)
+	if err != nil {
+		return nil, 0, fmt.Errorf("list runs of user %s: %w", userID, err)
+	}
+	return rs, int(total), nil
+}
+
 // ListActiveChildRuns returns the sub-workflow runs of parent that have not finished.
 func ListActiveChildRuns(ctx context.Context, idb bun.IDB, parent uuid.UUID) ([]uuid.UUID, error) {
 	var ids []uuid.UUID

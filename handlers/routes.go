@@ -71,6 +71,7 @@ func (s *Server) routes() []route {
 		{method: "GET", pattern: "/api/users/{id}/profile", perm: userRead, h: s.showProfileAPI},
 		{method: "PATCH", pattern: "/api/users/{id}/profile", perm: userManage, h: s.updateProfileAPI},
 		{method: "GET", pattern: "/api/users/{id}/external-identities", perm: userRead, h: s.listIdentitiesAPI},
+		{method: "GET", pattern: "/api/users/{id}/workflow-activity", perm: userRead, h: s.userActivityAPI},
 		{method: "GET", pattern: "/users", perm: userRead, h: s.listUsers},
 		{method: "GET", pattern: "/users/new", perm: userManage, h: s.newUser},
 		{method: "POST", pattern: "/users", perm: userManage, h: s.createUser},

@@ -427,6 +427,7 @@ var routePermissions = map[string]string{
 	"GET /api/users/{id}/profile":              "user:read",
 	"PATCH /api/users/{id}/profile":            "user:manage",
 	"GET /api/users/{id}/external-identities":  "user:read",
+	"GET /api/users/{id}/workflow-activity":    "user:read",
 	"GET /users":                               "user:read",
 	"GET /users/new":                           "user:manage",
 	"POST /users":                              "user:manage",

@@ -329,3 +329,36 @@ func (s *Server) operateRun(w http.ResponseWriter, r *http.Request, act func(con
 	}
 	return redirect(w, r, "/runs/"+id.String())
 }
+
+// userActivityAPI lists a user's workflow activity: the runs about the user and the runs they
+// started, newest first.
+func (s *Server) userActivityAPI(w http.ResponseWriter, r *http.Request) error {
+	u, err := s.userForPath(r)
+	if err != nil {
+		return err
+	}
+	p, err := listPage(r)
+	if err != nil {
+		return err
+	}
+	runs, total, err := db.ListUserRuns(r.Context(), s.db.Bun, u.ID, p)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, newList(runs, total, p))
+}
+
+// activityShown is how many runs the user page lists; the API pages through the rest.
+const activityShown = 10
+
+func (s *Server) userActivity(r *http.Request, u *db.User) (views.UserActivity, error) {
+	runs, total, err := db.ListUserRuns(r.Context(), s.db.Bun, u.ID, db.Page{Page: 1, PageSize: activityShown})
+	if err != nil {
+		return views.UserActivity{}, err
+	}
+	a := views.UserActivity{Total: total, Links: principalFrom(r).Can(engine.PermRunRead)}
+	for i := range runs {
+		a.Rows = append(a.Rows, s.runRow(&runs[i]))
+	}
+	return a, nil
+}

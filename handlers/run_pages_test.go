@@ -323,6 +323,35 @@ func TestStartFormKeepsValuesOn422AndStartsARun(t *testing.T) {
 	}
 	wantContains(t, "the new run's page", ts.get(t, c, loc).Body, "Started Grant access.", "mock data")
 
+	// The user page and the API list the run as the user's workflow activity; the admin
+	// started it, so it is the admin's activity too.
+	var list struct {
+		Items []struct {
+			ID     string `json:"id"`
+			Status string `json:"status"`
+		} `json:"items"`
+		Total int `json:"total"`
+	}
+	ts.get(t, c, "/api/users/"+target.ID.String()+"/workflow-activity").wantStatus(t, http.StatusOK).json(t, &list)
+	if list.Total != 1 || list.Items[0].ID != runID.String() {
+		t.Fatalf("the target's activity: %+v", list)
+	}
+	admin := ts.demo(t, "demo-admin")
+	ts.get(t, c, "/api/users/"+admin.ID.String()+"/workflow-activity?pageSize=1").wantStatus(t, http.StatusOK).json(t, &list)
+	if list.Total != 1 || len(list.Items) != 1 {
+		t.Fatalf("the admin's activity: %+v", list)
+	}
+	manager := ts.demo(t, "demo-manager")
+	ts.get(t, c, "/api/users/"+manager.ID.String()+"/workflow-activity").wantStatus(t, http.StatusOK).json(t, &list)
+	if list.Total != 0 || list.Items == nil {
+		t.Fatalf("the manager's activity: %+v", list)
+	}
+	ts.get(t, c, "/api/users/"+uuid.NewString()+"/workflow-activity").apiError(t, http.StatusNotFound, "not_found")
+	userPage := ts.get(t, c, "/users/"+target.ID.String()).wantStatus(t, http.StatusOK).Body
+	wantContains(t, "the user page", userPage, `data-testid="workflow-activity"`, "Workflow activity",
+		`href="/runs/`+runID.String()+`"`, "Grant access", `badge-info">pending`)
+	wantContains(t, "a user without runs", ts.get(t, c, "/users/"+manager.ID.String()).Body, "No workflow activity")
+
 	// A requestor may start workflows but not read runs: the button, no runs link.
 	req := ts.get(t, ts.loginAs(t, "demo-requestor"), "/workflows/"+id).Body
 	wantContains(t, "the requestor's view", req, `data-testid="start-workflow"`)

@@ -301,6 +301,9 @@ func (s *Server) renderUser(w http.ResponseWriter, r *http.Request, status int, 
 		p.Roles = append(p.Roles, views.RoleChoice{Name: role.Name, Description: role.Description, Checked: slices.Contains(u.Roles, role.Name)})
 	}
 	p.Audit = s.auditRows(audit)
+	if p.Activity, err = s.userActivity(r, u); err != nil {
+		return err
+	}
 	if p.CanManage {
 		tokens, err := db.ListAPITokens(ctx, s.db.Bun, u.ID)
 		if err != nil {

@@ -130,6 +130,7 @@ type UserPage struct {
 	Roles      []RoleChoice
 	Tokens     []TokenRow
 	Audit      []AuditRow
+	Activity   UserActivity
 	CanManage  bool
 	IsSelf     bool
 	RolesForm  Form
@@ -939,4 +940,12 @@ type RunStartPage struct {
 	Workflow WorkflowSummary
 	Fields   []SchemaField
 	Form     Form
+}
+
+// UserActivity is the user page's workflow activity: the newest runs about or by the user.
+type UserActivity struct {
+	Rows  []RunRow
+	Total int
+	// Links is true when the viewer may open run pages.
+	Links bool
 }
