@@ -193,7 +193,7 @@ func TestRunPageOfCompletedAndFailedRunsAndRetry(t *testing.T) {
 	page := ts.get(t, c, "/runs/"+done.ID.String()).wantStatus(t, http.StatusOK)
 	wantHTML(t, page)
 	b := page.Body
-	wantContains(t, "the completed run", b, `data-testid="run-workflow">Doubler`, `badge-ok">completed`,
+	wantContains(t, "the completed run", b, `data-testid="run-workflow">Doubler`, `Doubler</a>, version 1`, `badge-ok">completed`,
 		`href="/workflows/`+doubler.ID.String()+`?version=1"`, ", version 1", "admin@example.test",
 		`data-testid="step-start"`, `data-testid="step-double"`, `data-testid="step-end"`, "1 attempt", "took",
 		`&#34;twice&#34;: 42`, `id="run-variables"`, `id="run-timeline"`, "Run of Doubler (version 1) started by admin@example.test")
