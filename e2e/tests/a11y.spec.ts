@@ -216,6 +216,84 @@ test('every page passes axe (no serious/critical) and is photographed at desktop
     await ok(await p.request.post(`/api/workflows/${wfx.deprecated}/publish`), 200);
     await ok(await p.request.post(`/api/workflows/${wfx.deprecated}/deprecate`), 200);
   };
+  // Data for the run pages: a completed run, a run that failed on the mail relay's mock error
+  // (its subject is the live user, so their page shows it), and one waiting in a delay.
+  const rx = { welcome: '', completed: '', failed: '', waiting: '' };
+  const setUpRuns = async (p: Page) => {
+    const post = async (url: string, data: object | undefined, status: number) => {
+      const res = await p.request.post(url, { data });
+      expect(res.status(), await res.text()).toBe(status);
+      return res.json();
+    };
+    const publish = async (doc: object) => {
+      const id = (await post('/api/workflows', doc, 201)).id as string;
+      await post(`/api/workflows/${id}/publish`, undefined, 200);
+      return id;
+    };
+    const start = (id: string, variables: object) => post(`/api/workflows/${id}/start`, { variables }, 201).then((r) => r.runId as string);
+    const until = async (runId: string, status: string) => {
+      await expect.poll(async () => (await (await p.request.get(`/api/runs/${runId}`)).json()).status, { timeout: 20_000 }).toBe(status);
+    };
+    rx.welcome = await publish({
+      name: `Welcome mail ${tag}`,
+      description: 'Mails a new joiner their first-day instructions.',
+      subjectVariable: 'manager',
+      variables: [
+        { name: 'email', type: 'string', required: true, description: 'Where the mail goes' },
+        { name: 'manager', type: 'user', required: true, description: 'Who the new joiner reports to' },
+        { name: 'firstDay', type: 'number', description: 'Days from today' },
+        { name: 'copyManager', type: 'boolean', description: 'Send the manager a copy' },
+        { name: 'extras', type: 'object', description: 'More fields for the mail template' },
+      ],
+      steps: [
+        { id: 'start', name: 'Start', type: 'start' },
+        {
+          id: 'send-welcome',
+          name: 'Send the welcome mail',
+          type: 'connector',
+          config: { connectorId: cx.mail, command: 'send', params: { to: ['{{email}}'], subject: 'Welcome', body: 'See you on your first day.' } },
+        },
+        { id: 'end', name: 'End', type: 'end' },
+      ],
+      edges: [
+        { from: 'start', to: 'send-welcome', on: 'success' },
+        { from: 'send-welcome', to: 'end', on: 'success' },
+      ],
+    });
+    const waiter = await publish({
+      name: `Wait for replication ${tag}`,
+      variables: [],
+      steps: [
+        { id: 'start', name: 'Start', type: 'start' },
+        { id: 'wait', name: 'Wait an hour', type: 'delay', config: { duration: '1h' } },
+        { id: 'end', name: 'End', type: 'end' },
+      ],
+      edges: [
+        { from: 'start', to: 'wait', on: 'success' },
+        { from: 'wait', to: 'end', on: 'success' },
+      ],
+    });
+    const checks = await publish({
+      name: `Account checks ${tag}`,
+      variables: [{ name: 'email', type: 'string', required: true }],
+      steps: [
+        { id: 'start', name: 'Start', type: 'start' },
+        { id: 'normalise', name: 'Normalise the address', type: 'transform', config: { set: { mailbox: 'lower(email)' } } },
+        { id: 'pause', name: 'Let the directory replicate', type: 'connector', config: { connectorId: cx.pause, command: 'wait', params: { duration: '0s' }, output: 'paused' } },
+        { id: 'end', name: 'End', type: 'end' },
+      ],
+      edges: [
+        { from: 'start', to: 'normalise', on: 'success' },
+        { from: 'normalise', to: 'pause', on: 'success' },
+        { from: 'pause', to: 'end', on: 'success' },
+      ],
+    });
+    rx.completed = await start(checks, { email: 'Leaver@Example.com' });
+    rx.failed = await start(rx.welcome, { email: 'new.joiner@example.com', manager: liveId, extras: { desk: '4.12' } });
+    rx.waiting = await start(waiter, {});
+    await until(rx.completed, 'completed');
+    await until(rx.failed, 'failed');
+  };
   const field = (p: Page, name: string) => p.locator(`[name="${name}"]`);
   const wizardToConfig = async (p: Page) => {
     await p.goto('/connectors/new?type=authifi');
@@ -276,6 +354,7 @@ test('every page passes axe (no serious/critical) and is photographed at desktop
           expect((await p.request.delete(`/api/users/${deletedId}`)).status()).toBe(200);
           await setUpConnectors(p);
           await setUpWorkflows(p);
+          await setUpRuns(p);
         }
       },
       ready: h1(/^Hello, Ada/),
@@ -553,6 +632,65 @@ test('every page passes axe (no serious/critical) and is photographed at desktop
     {
       name: 'workflow-delete-confirm',
       open: (p) => p.goto(`/workflows/${wfx.deprecated}/delete`),
+      ready: async (p) => {
+        await expect(p.getByTestId('confirm-button')).toBeVisible();
+      },
+    },
+    {
+      name: 'workflow-start-form',
+      open: (p) => p.goto(`/workflows/${rx.welcome}/start`),
+      ready: h1(`Start Welcome mail ${tag}`),
+    },
+    {
+      name: 'workflow-start-with-errors',
+      open: async (p) => {
+        await p.goto(`/workflows/${rx.welcome}/start`);
+        await field(p, 'variables.manager').fill('nobody@example.com');
+        await field(p, 'variables.extras').fill('{"desk": ');
+        await p.getByTestId('start-run').click();
+      },
+      ready: async (p) => {
+        await expect(p.getByTestId('error-summary')).toBeFocused();
+      },
+    },
+    { name: 'runs', open: (p) => p.goto('/runs'), ready: h1('Runs') },
+    {
+      name: 'runs-failed',
+      open: (p) => p.goto(`/runs?status=failed&workflowId=${rx.welcome}`),
+      ready: async (p) => {
+        await expect(p.getByTestId(`run-row-${rx.failed}`)).toBeVisible();
+      },
+    },
+    {
+      name: 'run-completed',
+      open: (p) => p.goto(`/runs/${rx.completed}`),
+      ready: async (p) => {
+        await expect(p.getByTestId('run-status')).toHaveText('completed');
+      },
+    },
+    {
+      name: 'run-failed',
+      open: (p) => p.goto(`/runs/${rx.failed}`),
+      ready: async (p) => {
+        await expect(p.getByTestId('connector-error')).toBeVisible();
+        await expect(p.getByTestId('retry-run')).toBeVisible();
+      },
+    },
+    {
+      name: 'run-waiting-open-details',
+      open: async (p) => {
+        await p.goto(`/runs/${rx.waiting}`);
+        await p.locator('#run-variables > summary').click();
+        await p.locator('#run-timeline > summary').click();
+      },
+      ready: async (p) => {
+        await expect(p.getByTestId('run-live')).toBeVisible();
+        await expect(p.getByTestId('run-timeline')).toBeVisible();
+      },
+    },
+    {
+      name: 'run-cancel-confirm',
+      open: (p) => p.goto(`/runs/${rx.waiting}/cancel`),
       ready: async (p) => {
         await expect(p.getByTestId('confirm-button')).toBeVisible();
       },
