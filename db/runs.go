@@ -325,3 +325,17 @@ func ListTimeline(ctx context.Context, idb bun.IDB, runID uuid.UUID) ([]Timeline
 	}
 	return es, nil
 }
+
+// FindCompensationRun returns the id of the rollback run of a run, or nil when it has none.
+func FindCompensationRun(ctx context.Context, idb bun.IDB, id uuid.UUID) (*uuid.UUID, error) {
+	var ids []uuid.UUID
+	err := idb.NewSelect().Model((*Run)(nil)).Column("id").Where("compensation_of = ?", id).
+		OrderExpr("started_at, id").Limit(1).Scan(ctx, &ids)
+	if err != nil {
+		return nil, fmt.Errorf("find the rollback of run %s: %w", id, err)
+	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	return &ids[0], nil
+}

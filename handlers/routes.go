@@ -137,6 +137,8 @@ func (s *Server) routes() []route {
 		{method: "POST", pattern: "/api/runs/{id}/cancel", perm: runCancel, h: s.cancelRunAPI},
 		{method: "POST", pattern: "/api/runs/{id}/retry", perm: runCancel, h: s.retryRunAPI},
 		{method: "GET", pattern: "/api/runs/{id}/timeline", perm: runRead, h: s.runTimelineAPI},
+		{method: "GET", pattern: "/api/runs/{id}/diagnose", perm: runRead, h: s.diagnoseRunAPI},
+		{method: "GET", pattern: "/api/runs/{id}/rollback-plan", perm: runRead, h: s.rollbackPlanAPI},
 
 		// Workflow pages, with the API's permissions: saving the JSON editor, deleting and
 		// opening a new draft need workflow:update; publishing and deprecating workflow:publish.

@@ -469,6 +469,8 @@ var routePermissions = map[string]string{
 	"POST /api/runs/{id}/cancel":           "run:cancel",
 	"POST /api/runs/{id}/retry":            "run:cancel",
 	"GET /api/runs/{id}/timeline":          "run:read",
+	"GET /api/runs/{id}/diagnose":          "run:read",
+	"GET /api/runs/{id}/rollback-plan":     "run:read",
 	"GET /workflows":                       "workflow:read",
 	"GET /workflows/new":                   "workflow:create",
 	"POST /workflows":                      "workflow:create",

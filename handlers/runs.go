@@ -36,10 +36,12 @@ func runFilter(r *http.Request) (db.RunFilter, error) {
 	return f, v.Err()
 }
 
-// runView is a run with its steps in execution order, start and end included (PRODUCT §5).
+// runView is a run with its steps in execution order, start and end included (PRODUCT §5),
+// and the run that rolled it back, so the link between the two reads both ways.
 type runView struct {
 	*db.Run
-	Steps []db.StepExecution `json:"steps"`
+	Steps         []db.StepExecution `json:"steps"`
+	CompensatedBy *uuid.UUID         `json:"compensatedBy"`
 }
 
 func (s *Server) runView(r *http.Request, run *db.Run) (*runView, error) {
@@ -47,7 +49,11 @@ func (s *Server) runView(r *http.Request, run *db.Run) (*runView, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &runView{Run: run, Steps: steps}, nil
+	by, err := s.engine.CompensationRunOf(r.Context(), run.ID)
+	if err != nil {
+		return nil, err
+	}
+	return &runView{Run: run, Steps: steps, CompensatedBy: by}, nil
 }
 
 // startWorkflowAPI answers after the run row is committed, so the id can be read at once.
@@ -154,4 +160,28 @@ func (s *Server) runTimelineAPI(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	return writeJSON(w, http.StatusOK, map[string]any{"items": entries})
+}
+
+func (s *Server) diagnoseRunAPI(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	d, err := s.engine.DiagnoseRun(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, d)
+}
+
+func (s *Server) rollbackPlanAPI(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	items, err := s.engine.RollbackPlan(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"items": items})
 }
