@@ -60,6 +60,8 @@ type Run struct {
 	ParentRunID           *uuid.UUID `bun:"parent_run_id,type:uuid" json:"parentRunId,omitempty"`
 	ParentStepExecutionID *uuid.UUID `bun:"parent_step_execution_id,type:uuid" json:"-"`
 	CompensationOf        *uuid.UUID `bun:"compensation_of,type:uuid" json:"compensationOf,omitempty"`
+	// Definition is set on a rollback run only: the steps built from its original's plan.
+	Definition json.RawMessage `bun:"definition,type:jsonb,nullzero" json:"-"`
 }
 
 // Finished reports whether the run has reached a final status. A failed run may still be

@@ -11,6 +11,6 @@ var (
 		"token.created", "token.revoked",
 		"connector.created", "connector.updated", "connector.deleted", "connector.restored", "connector.keys_rotated",
 		"workflow.created", "workflow.updated", "workflow.published", "workflow.deprecated", "workflow.draft_created", "workflow.deleted",
-		"run.started", "run.cancelled", "run.retried", "run.variables_updated",
+		"run.started", "run.cancelled", "run.retried", "run.variables_updated", "run.rolled_back",
 	}
 )

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	goldap "github.com/go-ldap/ldap/v3"
+	"github.com/google/uuid"
 	"github.com/jonboulle/clockwork"
 
 	"floh/connectors"
@@ -293,5 +294,161 @@ func TestPlanManualItemsAndFoundUsers(t *testing.T) {
 	}
 	if got, want := planSummary(plan), `manual Directory deleteAccount {"username":"nobody"}`; got != want {
 		t.Errorf("plan\n got %s\nwant %s", got, want)
+	}
+}
+
+func TestRollbackUndoesTheRunbookChain(t *testing.T) {
+	t.Parallel()
+	f := setupRunbook(t)
+	f.authifi.Fail(1, "/users", http.StatusServiceUnavailable)
+	runID := f.start(t, f.publish(t, runbookChain()), map[string]any{"username": "jdoe", "email": "jdoe@example.test"})
+	f.work(t)
+	if f.accounts(t, "jdoe") != 1 {
+		t.Fatal("the chain did not create the account it should leave behind")
+	}
+	var user struct{ ID string }
+	if err := json.Unmarshal(f.stepNamed(t, runID, "user").Output, &user); err != nil {
+		t.Fatal(err)
+	}
+
+	comp, err := f.eng.RollbackRun(f.ctx, f.actor(), runID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if comp.CompensationOf == nil || *comp.CompensationOf != runID {
+		t.Errorf("the rollback run's compensationOf is %v, want %s", comp.CompensationOf, runID)
+	}
+	f.work(t)
+	f.wantStatuses(t, comp.ID, "completed: start:completed undo-1:completed undo-2:completed end:completed")
+	if n := f.accounts(t, "jdoe"); n != 0 {
+		t.Errorf("%d accounts jdoe left in the directory", n)
+	}
+	if u := dbUser(t, f.fixture, uuid.MustParse(user.ID)); !u.Deleted() {
+		t.Error("the Floh user is not soft-deleted")
+	}
+	by, err := f.eng.CompensationRunOf(f.ctx, runID)
+	if err != nil || by == nil || *by != comp.ID {
+		t.Errorf("the original names %v as its rollback (%v), want %s", by, err, comp.ID)
+	}
+	if kinds := f.timelineKinds(t, runID); kinds[len(kinds)-1] != "rolled_back" {
+		t.Errorf("the original's timeline ends with %v", kinds)
+	}
+	var audited int
+	if err := f.db.Bun.NewRaw(`SELECT count(*) FROM audit_log WHERE action = 'run.rolled_back' AND entity_id = ?`, runID.String()).Scan(f.ctx, &audited); err != nil || audited != 1 {
+		t.Errorf("%d run.rolled_back audit entries (%v)", audited, err)
+	}
+
+	_, err = f.eng.RollbackRun(f.ctx, f.actor(), runID)
+	wantConflict(t, err)
+	_, err = f.eng.RollbackRun(f.ctx, f.actor(), comp.ID)
+	wantConflict(t, err)
+}
+
+func TestRollbackUnlinksBeforeDeletingTheAccount(t *testing.T) {
+	t.Parallel()
+	f := setupRunbook(t)
+	def := runbookChain(
+		connectorStep("authifi-roles", "Authifi", "assignRoles", map[string]any{"email": "{{email}}", "roles": []any{"staff"}}),
+		connectorStep("authifi-link", "Authifi", "linkExternalIdentity", map[string]any{"email": "{{email}}", "issuer": "ad", "externalId": "{{username}}"}),
+		connectorStep("ad-group-2", "Directory", "addToGroup", map[string]any{"username": "{{username}}", "group": "no-such-group"}),
+	)
+	runID := f.start(t, f.publish(t, def), map[string]any{"username": "rroe", "email": "rroe@example.test"})
+	f.work(t)
+	if len(f.authifi.Users()) != 1 || len(f.authifi.Users()[0].Identities) != 1 {
+		t.Fatalf("the chain did not create and link the Authifi user: %+v", f.authifi.Users())
+	}
+	comp, err := f.eng.RollbackRun(f.ctx, f.actor(), runID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.work(t)
+	var ran []string
+	for _, s := range f.steps(t, comp.ID) {
+		ran = append(ran, s.Name+":"+s.Status)
+	}
+	want := "Start:completed Undo authifi-link: unlinkExternalIdentity on Authifi:completed Undo authifi-user: deleteUser on Authifi:completed " +
+		"Undo ad-account: deleteAccount on Directory:completed Undo user: user_delete on Floh:completed End:completed"
+	if got := strings.Join(ran, " "); got != want {
+		t.Errorf("rollback steps\n got %s\nwant %s", got, want)
+	}
+	if users := f.authifi.Users(); len(users) != 0 {
+		t.Errorf("Authifi users left: %+v", users)
+	}
+	if n := f.accounts(t, "rroe"); n != 0 {
+		t.Errorf("%d accounts rroe left in the directory", n)
+	}
+}
+
+// An undo the target answers with a 5xx stops the rollback there and pages: a critical
+// incident on the original run, with both run ids and the sanitised call. RetryRun finishes it.
+func TestFailedCompensationOpensACriticalIncident(t *testing.T) {
+	t.Parallel()
+	f := setupRunbook(t)
+	def := workflow.Definition{
+		Variables: []workflow.Variable{{Name: "email", Type: "string", Required: true}},
+		Steps: []workflow.Step{startStep(),
+			step("user", workflow.TypeUserCreate, map[string]any{"email": "{{email}}"}),
+			connectorStep("authifi-user", "Authifi", "createUser", map[string]any{"email": "{{email}}"}),
+			endStep()},
+		Edges: chain("start", "user", "authifi-user", "end"),
+	}
+	runID := f.start(t, f.publish(t, def), map[string]any{"email": "kpage@example.test"})
+	f.work(t)
+	f.wantStatuses(t, runID, "completed: start:completed user:completed authifi-user:completed end:completed")
+
+	comp, err := f.eng.RollbackRun(f.ctx, f.actor(), runID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.authifi.Fail(1, "/users", http.StatusServiceUnavailable)
+	f.work(t)
+	f.wantStatuses(t, comp.ID, "failed: start:completed undo-1:failed")
+	var inc struct {
+		Severity string
+		Title    string
+		Data     json.RawMessage
+	}
+	err = f.db.Bun.NewRaw(`SELECT i.severity, i.title, e.data FROM incidents i JOIN incident_timeline e ON e.incident_id = i.id
+		WHERE i.kind = 'compensation' AND i.subject_kind = 'run' AND i.subject_id = ?`, runID.String()).Scan(f.ctx, &inc.Severity, &inc.Title, &inc.Data)
+	if err != nil {
+		t.Fatalf("no compensation incident on run %s: %v", runID, err)
+	}
+	var data struct {
+		RunID, RollbackRunID string
+		Call                 struct {
+			Command string
+			Error   connectors.Error
+		}
+	}
+	if err := json.Unmarshal(inc.Data, &data); err != nil {
+		t.Fatal(err)
+	}
+	if inc.Severity != "critical" || data.RunID != runID.String() || data.RollbackRunID != comp.ID.String() ||
+		data.Call.Command != "deleteUser" || data.Call.Error.Class != connectors.TargetError {
+		t.Errorf("incident %s %q: %s", inc.Severity, inc.Title, inc.Data)
+	}
+
+	if _, err := f.eng.RetryRun(f.ctx, f.actor(), comp.ID); err != nil {
+		t.Fatal(err)
+	}
+	f.work(t)
+	f.wantStatuses(t, comp.ID, "completed: start:completed undo-1:completed undo-2:completed end:completed")
+	if users := f.authifi.Users(); len(users) != 0 {
+		t.Errorf("Authifi users left: %+v", users)
+	}
+}
+
+func TestRollbackRefusesUnfinishedAndEmptyRuns(t *testing.T) {
+	t.Parallel()
+	f := setupRunbook(t)
+	def := workflow.Definition{Steps: []workflow.Step{startStep(), endStep()}, Edges: chain("start", "end")}
+	runID := f.start(t, f.publish(t, def), nil)
+	_, err := f.eng.RollbackRun(f.ctx, f.actor(), runID)
+	wantConflict(t, err) // pending
+	f.work(t)
+	_, err = f.eng.RollbackRun(f.ctx, f.actor(), runID)
+	wantConflict(t, err) // completed, but nothing to undo
+	if by, err := f.eng.CompensationRunOf(f.ctx, runID); err != nil || by != nil {
+		t.Errorf("a refused rollback left a rollback run %v (%v)", by, err)
 	}
 }

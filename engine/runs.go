@@ -269,6 +269,9 @@ type runSpec struct {
 	initiator map[string]any
 	// parent is the sub_workflow step execution this run reports back to.
 	parent *db.StepExecution
+	// compensationOf is the run a rollback run undoes; def is then stored with the run, as no
+	// published version holds it.
+	compensationOf *uuid.UUID
 }
 
 // createRun stores a pending run and its start step with the step's job, in tx.
@@ -284,6 +287,9 @@ func (e *Engine) createRun(ctx context.Context, tx bun.Tx, s runSpec) (*db.Run, 
 	}
 	if s.parent != nil {
 		run.ParentRunID, run.ParentStepExecutionID = &s.parent.RunID, &s.parent.ID
+	}
+	if s.compensationOf != nil {
+		run.CompensationOf, run.Definition = s.compensationOf, mustJSON(s.def)
 	}
 	vars := maps.Clone(s.inputs)
 	vars[varInitiator] = s.initiator
@@ -596,7 +602,7 @@ func (e *Engine) UpdateRunVariables(ctx context.Context, a Actor, id uuid.UUID, 
 		if run.Status != db.RunPending && run.Status != db.RunRunning {
 			return Conflict("variables can be changed only while a run is pending or running; this one is %s", run.Status)
 		}
-		def, err := e.definition(ctx, tx, run.WorkflowID, run.Version)
+		def, err := e.runDefinition(ctx, tx, run)
 		if err != nil {
 			return err
 		}

@@ -150,7 +150,7 @@ func (e *Engine) workStep(ctx context.Context, jobID int64, args runStepArgs) er
 		if err != nil {
 			return err
 		}
-		def, err := e.definition(ctx, tx, run.WorkflowID, run.Version)
+		def, err := e.runDefinition(ctx, tx, run)
 		if err != nil {
 			return err
 		}
@@ -166,7 +166,8 @@ func (e *Engine) workStep(ctx context.Context, jobID int64, args runStepArgs) er
 		switch {
 		case step == nil:
 			out = invalidStep(codeInvalidConfig, "step %s is not in version %d of the workflow", se.StepID, run.Version)
-		case step.Type == workflow.TypeConnector || step.Type == workflow.TypeUserCreate || step.Type == workflow.TypeProfileUpdate:
+		case step.Type == workflow.TypeConnector || step.Type == workflow.TypeUserCreate || step.Type == workflow.TypeProfileUpdate ||
+			step.Type == typeUserDelete:
 			rendered, fail := renderStep(step, vars)
 			if fail != nil {
 				out = *fail
@@ -452,7 +453,13 @@ func (e *Engine) runAttempt(ctx context.Context, at *attempt) (outcome, error) {
 	a := Actor{UserID: at.run.StartedBy.ID, Label: at.run.StartedBy.Label}
 	switch at.step.Type {
 	case workflow.TypeConnector:
-		return e.runConnector(ctx, a, at)
+		out, err := e.runConnector(ctx, a, at)
+		if err == nil && at.run.CompensationOf != nil {
+			e.reportCompensationFailure(ctx, at, out)
+		}
+		return out, err
+	case typeUserDelete:
+		return e.runUserDelete(ctx, a, at)
 	case workflow.TypeUserCreate:
 		return e.runUserCreate(ctx, a, at)
 	case workflow.TypeProfileUpdate:
@@ -683,7 +690,7 @@ func (e *Engine) resumeStep(ctx context.Context, args runStepArgs) error {
 		if se.Attempts != args.Attempt {
 			return nil
 		}
-		def, err := e.definition(ctx, tx, run.WorkflowID, run.Version)
+		def, err := e.runDefinition(ctx, tx, run)
 		if err != nil {
 			return err
 		}

@@ -129,8 +129,8 @@ func (s *Server) routes() []route {
 		{method: "POST", pattern: "/api/workflows/{id}/draft", perm: wfUpdate, h: s.newWorkflowDraftAPI},
 		{method: "POST", pattern: "/api/workflows/{id}/start", perm: wfStart, h: s.startWorkflowAPI},
 
-		// Runs. Changing a running run's variables, cancelling and retrying are all "operating a
-		// run", which run:cancel grants.
+		// Runs. Changing a running run's variables, cancelling, retrying and rolling back are all
+		// "operating a run", which run:cancel grants.
 		{method: "GET", pattern: "/api/runs", perm: runRead, h: s.listRunsAPI},
 		{method: "GET", pattern: "/api/runs/{id}", perm: runRead, h: s.showRunAPI},
 		{method: "PUT", pattern: "/api/runs/{id}", perm: runCancel, h: s.updateRunAPI},
@@ -139,6 +139,7 @@ func (s *Server) routes() []route {
 		{method: "GET", pattern: "/api/runs/{id}/timeline", perm: runRead, h: s.runTimelineAPI},
 		{method: "GET", pattern: "/api/runs/{id}/diagnose", perm: runRead, h: s.diagnoseRunAPI},
 		{method: "GET", pattern: "/api/runs/{id}/rollback-plan", perm: runRead, h: s.rollbackPlanAPI},
+		{method: "POST", pattern: "/api/runs/{id}/rollback", perm: runCancel, h: s.rollbackRunAPI},
 
 		// Workflow pages, with the API's permissions: saving the JSON editor, deleting and
 		// opening a new draft need workflow:update; publishing and deprecating workflow:publish.

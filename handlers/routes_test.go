@@ -471,6 +471,7 @@ var routePermissions = map[string]string{
 	"GET /api/runs/{id}/timeline":          "run:read",
 	"GET /api/runs/{id}/diagnose":          "run:read",
 	"GET /api/runs/{id}/rollback-plan":     "run:read",
+	"POST /api/runs/{id}/rollback":         "run:cancel",
 	"GET /workflows":                       "workflow:read",
 	"GET /workflows/new":                   "workflow:create",
 	"POST /workflows":                      "workflow:create",

@@ -26,7 +26,7 @@ type planItemView struct {
 	Reason  string         `json:"reason"`
 }
 
-func TestDiagnoseAndRollbackPlanAPI(t *testing.T) {
+func TestDiagnoseRollbackPlanAndRollbackAPI(t *testing.T) {
 	t.Parallel()
 	ts := newTestServer(t)
 	ctx := context.Background()
@@ -81,6 +81,32 @@ func TestDiagnoseAndRollbackPlanAPI(t *testing.T) {
 	}
 	ts.do(t, c, "GET", "/api/runs/00000000-0000-0000-0000-000000000000/diagnose", nil, tok...).apiError(t, 404, "not_found")
 	ts.do(t, c, "GET", "/api/runs/00000000-0000-0000-0000-000000000000/rollback-plan", nil, tok...).apiError(t, 404, "not_found")
+
+	// Rollback: 201 with the rollback run, linked both ways, once only.
+	var rb struct {
+		RunID string `json:"runId"`
+	}
+	ts.do(t, c, "POST", "/api/runs/"+started.RunID+"/rollback", nil, tok...).wantStatus(t, 201).json(t, &rb)
+	waitRun(t, ts, c, rb.RunID, "completed", tok)
+	var comp struct {
+		CompensationOf string `json:"compensationOf"`
+	}
+	ts.do(t, c, "GET", "/api/runs/"+rb.RunID, nil, tok...).wantStatus(t, 200).json(t, &comp)
+	var orig struct {
+		CompensatedBy string `json:"compensatedBy"`
+	}
+	ts.do(t, c, "GET", "/api/runs/"+started.RunID, nil, tok...).wantStatus(t, 200).json(t, &orig)
+	if comp.CompensationOf != started.RunID || orig.CompensatedBy != rb.RunID {
+		t.Errorf("rollback run %s compensates %q; original compensated by %q", rb.RunID, comp.CompensationOf, orig.CompensatedBy)
+	}
+	if n := ts.count(t, "SELECT count(*) FROM users WHERE email = 'rolled.back@example.test' AND deleted_at IS NOT NULL"); n != 1 {
+		t.Errorf("the created user is not soft-deleted")
+	}
+	if len(ts.auditEntries(t, "run.rolled_back")) != 1 {
+		t.Errorf("the rollback is not audited")
+	}
+	ts.do(t, c, "POST", "/api/runs/"+started.RunID+"/rollback", nil, tok...).apiError(t, 409, "conflict")
+	ts.do(t, c, "POST", "/api/runs/00000000-0000-0000-0000-000000000000/rollback", nil, tok...).apiError(t, 404, "not_found")
 }
 
 // waitRun polls a run until it reaches status.

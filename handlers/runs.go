@@ -185,3 +185,16 @@ func (s *Server) rollbackPlanAPI(w http.ResponseWriter, r *http.Request) error {
 	}
 	return writeJSON(w, http.StatusOK, map[string]any{"items": items})
 }
+
+// rollbackRunAPI answers 201 with the rollback run's id once that run is committed.
+func (s *Server) rollbackRunAPI(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	run, err := s.engine.RollbackRun(r.Context(), principalFrom(r).Actor(), id)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusCreated, map[string]any{"runId": run.ID})
+}
