@@ -146,7 +146,7 @@ func TestTypeRegistersAndChecks(t *testing.T) {
 		t.Errorf("setPassword compensation %+v", c)
 	}
 	if c := comp("linkExternalIdentity"); c.Command != "unlinkExternalIdentity" ||
-		!slices.Equal(c.Precedes, []connectors.CommandRef{{Type: "activedirectory", Command: "deleteAccount"}}) {
+		!slices.Equal(c.Precedes, []connectors.CommandRef{{Type: "activedirectory", Command: "deleteAccount"}, {Type: "ldap", Command: "deleteAccount"}}) {
 		t.Errorf("linkExternalIdentity compensation %+v", c)
 	}
 	for undo, do := range map[string]string{"removeRoles": "assignRoles", "removeFromGroup": "addToGroup", "addToGroup": "removeFromGroup", "unlinkExternalIdentity": "linkExternalIdentity"} {

@@ -228,9 +228,10 @@ var commands = []connectors.Command{
 		Compensation: &connectors.Compensation{
 			Command: "unlinkExternalIdentity",
 			Params:  map[string]string{"email": "{{params.email}}", "issuer": "{{params.issuer}}", "externalId": "{{params.externalId}}", "userIssuer": "{{params.userIssuer}}"},
-			// A stale link to a deleted AD account makes Authifi refuse to federate the next
-			// provisioning attempt, so the link goes first (the cleanup runbook's order).
-			Precedes: []connectors.CommandRef{{Type: "activedirectory", Command: "deleteAccount"}},
+			// A stale link to a deleted directory account makes Authifi refuse to federate the
+			// next provisioning attempt, so the link goes first (the cleanup runbook's order);
+			// a plain LDAP directory federates the same way as Active Directory.
+			Precedes: []connectors.CommandRef{{Type: "activedirectory", Command: "deleteAccount"}, {Type: "ldap", Command: "deleteAccount"}},
 		},
 	},
 	{
