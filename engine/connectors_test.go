@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -61,7 +62,14 @@ func (p *probe) Test(context.Context) (connectors.TestResult, error) {
 	return connectors.TestResult{Message: "probe reached with token of length " + strconv.Itoa(len(p.cfg.String("token")))}, nil
 }
 
-func (p *probe) Execute(_ context.Context, command string, params map[string]any) (map[string]any, error) {
+// probeCalls counts the probe's calls per idempotency key, for the at-most-once tests.
+var probeCalls sync.Map // key → *atomic.Int64
+
+func (p *probe) Execute(ctx context.Context, command string, params map[string]any) (map[string]any, error) {
+	if key := connectors.IdempotencyKey(ctx); key != "" {
+		n, _ := probeCalls.LoadOrStore(key, new(atomic.Int64))
+		n.(*atomic.Int64).Add(1)
+	}
 	if err := p.failure(); err != nil {
 		return nil, err
 	}

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"floh/db"
 	"floh/engine"
 	"floh/engine/workflow"
@@ -22,51 +24,17 @@ func BenchmarkStepTransitions(b *testing.B) {
 		b.Run(fmt.Sprintf("instances=%d", instances), func(b *testing.B) {
 			key := randomKey(b)
 			f := setup(b, func(o *engine.Options) { o.SecretKey = key })
-			if _, err := f.eng.CreateConnector(f.ctx, f.actor(), probeInput("Noop", "probe://bench")); err != nil {
-				b.Fatal(err)
-			}
-			def := workflow.Definition{Name: "Bench", Steps: []workflow.Step{{ID: "start", Name: "Start", Type: workflow.TypeStart}}}
-			prev := "start"
-			for i := range connectorSteps {
-				id := fmt.Sprintf("c%d", i)
-				def.Steps = append(def.Steps, workflow.Step{ID: id, Name: id, Type: workflow.TypeConnector,
-					Config: map[string]any{"connectorId": "Noop", "command": "createThing", "params": map[string]any{"name": id}}})
-				def.Edges = append(def.Edges, workflow.Edge{From: prev, To: id, On: workflow.OnSuccess})
-				prev = id
-			}
-			def.Steps = append(def.Steps, workflow.Step{ID: "end", Name: "End", Type: workflow.TypeEnd})
-			def.Edges = append(def.Edges, workflow.Edge{From: prev, To: "end", On: workflow.OnSuccess})
-			raw, _ := json.Marshal(def)
-			wf, err := f.eng.CreateWorkflow(f.ctx, f.actor(), raw)
-			if err != nil {
-				b.Fatal(err)
-			}
-			if _, err := f.eng.PublishWorkflow(f.ctx, f.actor(), wf.ID); err != nil {
-				b.Fatal(err)
-			}
-			engines := []*engine.Engine{f.eng}
-			for range instances - 1 {
-				e, err := engine.New(engine.Options{DB: f.db, Clock: f.clock, Connectors: testRegistry(b), SecretKey: key})
-				if err != nil {
-					b.Fatal(err)
-				}
-				engines = append(engines, e)
-			}
-			for _, e := range engines {
-				if err := e.Start(context.Background()); err != nil {
-					b.Fatal(err)
-				}
-				b.Cleanup(func() { _ = e.Stop(context.Background()) })
-			}
+			wf := noopChain(b, f, "probe://bench", connectorSteps)
+			startReplicas(b, f, key, instances)
 
 			b.ResetTimer()
 			for range b.N {
 				for range runsPerOp {
-					if _, err := f.eng.StartWorkflow(f.ctx, f.actor(), wf.ID, engine.StartInput{}); err != nil {
+					if _, err := f.eng.StartWorkflow(f.ctx, f.actor(), wf, engine.StartInput{}); err != nil {
 						b.Fatal(err)
 					}
 				}
-				waitAllFinished(b, f)
+				waitAllFinished(b, f, 5*time.Minute)
 			}
 			b.StopTimer()
 			var failed int
@@ -79,19 +47,70 @@ func BenchmarkStepTransitions(b *testing.B) {
 	}
 }
 
+// noopChain publishes start → n connector steps on a probe connector → end.
+func noopChain(t testing.TB, f *fixture, url string, n int) uuid.UUID {
+	t.Helper()
+	if _, err := f.eng.CreateConnector(f.ctx, f.actor(), probeInput("Noop", url)); err != nil {
+		t.Fatal(err)
+	}
+	def := workflow.Definition{Name: "Noop chain", Steps: []workflow.Step{{ID: "start", Name: "Start", Type: workflow.TypeStart}}}
+	prev := "start"
+	for i := range n {
+		id := fmt.Sprintf("c%d", i)
+		def.Steps = append(def.Steps, workflow.Step{ID: id, Name: id, Type: workflow.TypeConnector,
+			Config: map[string]any{"connectorId": "Noop", "command": "createThing", "params": map[string]any{"name": id}}})
+		def.Edges = append(def.Edges, workflow.Edge{From: prev, To: id, On: workflow.OnSuccess})
+		prev = id
+	}
+	def.Steps = append(def.Steps, workflow.Step{ID: "end", Name: "End", Type: workflow.TypeEnd})
+	def.Edges = append(def.Edges, workflow.Edge{From: prev, To: "end", On: workflow.OnSuccess})
+	raw, err := json.Marshal(def)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wf, err := f.eng.CreateWorkflow(f.ctx, f.actor(), raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.eng.PublishWorkflow(f.ctx, f.actor(), wf.ID); err != nil {
+		t.Fatal(err)
+	}
+	return wf.ID
+}
+
+// startReplicas starts f's engine and n-1 more on the same database, stopped at cleanup.
+func startReplicas(t testing.TB, f *fixture, key []byte, n int) {
+	t.Helper()
+	engines := []*engine.Engine{f.eng}
+	for range n - 1 {
+		e, err := engine.New(engine.Options{DB: f.db, Clock: f.clock, Connectors: testRegistry(t), SecretKey: key})
+		if err != nil {
+			t.Fatal(err)
+		}
+		engines = append(engines, e)
+	}
+	for _, e := range engines {
+		if err := e.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = e.Stop(context.Background()) })
+	}
+}
+
 // waitAllFinished polls until no run is pending, running or waiting (River works in real time).
-func waitAllFinished(b *testing.B, f *fixture) {
-	deadline := time.Now().Add(5 * time.Minute)
+func waitAllFinished(t testing.TB, f *fixture, limit time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
 	for {
 		var open int
 		if err := f.db.Pool.QueryRow(f.ctx, `SELECT count(*) FROM runs WHERE status IN ('pending', 'running', 'waiting')`).Scan(&open); err != nil {
-			b.Fatal(err)
+			t.Fatal(err)
 		}
 		if open == 0 {
 			return
 		}
 		if time.Now().After(deadline) {
-			b.Fatalf("%d runs still open after 5 minutes", open)
+			t.Fatalf("%d runs still open after %s", open, limit)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
