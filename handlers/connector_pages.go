@@ -1024,12 +1024,8 @@ func (s *Server) testConnector(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	out, err := s.engine.TestConnector(r.Context(), principalFrom(r).Actor(), c.ID, engine.SourceTest)
-	var conflict *engine.ConflictError
-	if errors.As(err, &conflict) {
-		s.flash(r, "error", sentence(conflict.Message))
-		return redirect(w, r, tabURL(c.ID.String(), "test"))
-	} else if err != nil {
-		return err
+	if err != nil {
+		return s.backOnConflict(w, r, err, tabURL(c.ID.String(), "test"))
 	}
 	// The test changed the connector's health.
 	if c, err = s.engine.FindConnector(r.Context(), c.ID); err != nil {
@@ -1129,12 +1125,8 @@ func (s *Server) deleteConnector(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	c, err := s.engine.DeleteConnector(r.Context(), principalFrom(r).Actor(), id)
-	var conflict *engine.ConflictError
-	if errors.As(err, &conflict) {
-		s.flash(r, "error", sentence(conflict.Message))
-		return redirect(w, r, "/connectors/"+id.String())
-	} else if err != nil {
-		return err
+	if err != nil {
+		return s.backOnConflict(w, r, err, "/connectors/"+id.String())
 	}
 	s.flash(r, "success", "Deleted "+c.Name+". You can restore it from this page.")
 	return redirect(w, r, "/connectors/"+id.String())
@@ -1146,12 +1138,8 @@ func (s *Server) restoreConnector(w http.ResponseWriter, r *http.Request) error 
 		return err
 	}
 	c, err := s.engine.RestoreConnector(r.Context(), principalFrom(r).Actor(), id)
-	var conflict *engine.ConflictError
-	if errors.As(err, &conflict) {
-		s.flash(r, "error", sentence(conflict.Message))
-		return redirect(w, r, "/connectors/"+id.String())
-	} else if err != nil {
-		return err
+	if err != nil {
+		return s.backOnConflict(w, r, err, "/connectors/"+id.String())
 	}
 	s.flash(r, "success", "Restored "+c.Name+". Test it before workflows rely on it again.")
 	return redirect(w, r, "/connectors/"+id.String())

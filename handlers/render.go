@@ -165,6 +165,18 @@ func (s *Server) renderError(w http.ResponseWriter, r *http.Request, err error) 
 	s.render(w, r, status, views.ErrorView(page))
 }
 
+// backOnConflict answers a page's form post that clashed with the current state (deleting
+// what is already deleted, cancelling a finished run) by going back to the page with the reason
+// as a flash; any other error goes on to renderError.
+func (s *Server) backOnConflict(w http.ResponseWriter, r *http.Request, err error, back string) error {
+	var conflict *engine.ConflictError
+	if !errors.As(err, &conflict) {
+		return err
+	}
+	s.flash(r, "error", sentence(conflict.Message))
+	return redirect(w, r, back)
+}
+
 // sameOriginReferer is where a refused form post came from, to return there after login.
 func sameOriginReferer(r *http.Request) string {
 	ref, err := url.Parse(r.Referer())

@@ -3,7 +3,6 @@ package handlers
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -317,16 +316,10 @@ func (s *Server) operateRun(w http.ResponseWriter, r *http.Request, act func(con
 	if err != nil {
 		return err
 	}
-	_, err = act(r.Context(), principalFrom(r).Actor(), id)
-	var conflict *engine.ConflictError
-	switch {
-	case errors.As(err, &conflict):
-		s.flash(r, "error", sentence(conflict.Message))
-	case err != nil:
-		return err
-	default:
-		s.flash(r, "success", done)
+	if _, err := act(r.Context(), principalFrom(r).Actor(), id); err != nil {
+		return s.backOnConflict(w, r, err, "/runs/"+id.String())
 	}
+	s.flash(r, "success", done)
 	return redirect(w, r, "/runs/"+id.String())
 }
 

@@ -628,12 +628,8 @@ func (s *Server) deleteUser(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	u, err := s.engine.DeleteUser(r.Context(), principalFrom(r).Actor(), id)
-	var conflict *engine.ConflictError
-	if errors.As(err, &conflict) {
-		s.flash(r, "error", sentence(conflict.Message))
-		return redirect(w, r, "/users/"+id.String())
-	} else if err != nil {
-		return err
+	if err != nil {
+		return s.backOnConflict(w, r, err, "/users/"+id.String())
 	}
 	s.flash(r, "success", "Deleted "+u.Email+". You can restore them from this page.")
 	return redirect(w, r, "/users/"+u.ID.String())
@@ -645,12 +641,8 @@ func (s *Server) restoreUser(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	u, err := s.engine.RestoreUser(r.Context(), principalFrom(r).Actor(), id)
-	var conflict *engine.ConflictError
-	if errors.As(err, &conflict) {
-		s.flash(r, "error", sentence(conflict.Message))
-		return redirect(w, r, "/users/"+id.String())
-	} else if err != nil {
-		return err
+	if err != nil {
+		return s.backOnConflict(w, r, err, "/users/"+id.String())
 	}
 	s.flash(r, "success", "Restored "+u.Email+". They can sign in again.")
 	return redirect(w, r, "/users/"+u.ID.String())

@@ -653,12 +653,8 @@ func (s *Server) deprecateWorkflow(w http.ResponseWriter, r *http.Request) error
 		return err
 	}
 	doc, err := s.engine.DeprecateWorkflow(r.Context(), principalFrom(r).Actor(), id)
-	var conflict *engine.ConflictError
-	if errors.As(err, &conflict) {
-		s.flash(r, "error", sentence(conflict.Message))
-		return redirect(w, r, "/workflows/"+id.String())
-	} else if err != nil {
-		return err
+	if err != nil {
+		return s.backOnConflict(w, r, err, "/workflows/"+id.String())
 	}
 	s.flash(r, "success", "Deprecated "+doc.Name+". No new run can start it; runs already running finish.")
 	return redirect(w, r, "/workflows/"+id.String())
@@ -711,12 +707,8 @@ func (s *Server) deleteWorkflow(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	wf, err := s.engine.DeleteWorkflow(r.Context(), principalFrom(r).Actor(), id)
-	var conflict *engine.ConflictError
-	if errors.As(err, &conflict) {
-		s.flash(r, "error", sentence(conflict.Message))
-		return redirect(w, r, "/workflows/"+id.String())
-	} else if err != nil {
-		return err
+	if err != nil {
+		return s.backOnConflict(w, r, err, "/workflows/"+id.String())
 	}
 	s.flash(r, "success", "Deleted the workflow "+wf.Name+".")
 	return redirect(w, r, "/workflows")
