@@ -337,7 +337,7 @@ func (s *Server) createConnector(w http.ResponseWriter, r *http.Request) error {
 		s.renderWizard(w, r, http.StatusUnprocessableEntity, wz, step, fields)
 		return nil
 	}
-	s.flash(r, "success", "Created "+c.Name+". Floh has not contacted "+wz.t.Label+" yet: test the connection now.")
+	s.flash(r, "success", "Created "+c.Name+". Floh has not contacted its system yet: test the connection now.")
 	return redirect(w, r, tabURL(c.ID.String(), "test"))
 }
 
