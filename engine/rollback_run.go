@@ -30,31 +30,9 @@ func (e *Engine) RollbackRun(ctx context.Context, a Actor, id uuid.UUID) (*db.Ru
 		if err != nil {
 			return err
 		}
-		switch {
-		case !run.Finished():
-			return Conflict("the run is %s; only a finished run can be rolled back (cancel it first)", run.Status)
-		case run.CompensationOf != nil:
-			return Conflict("this run is the rollback of run %s; retry it rather than rolling it back", run.CompensationOf)
-		case run.ParentRunID != nil:
-			return Conflict("this run is a sub-workflow of run %s; roll that run back, which undoes this one too", run.ParentRunID)
-		}
-		by, err := db.FindCompensationRun(ctx, tx, run.ID)
+		plan, err := e.rollbackable(ctx, tx, run)
 		if err != nil {
 			return err
-		}
-		if by != nil {
-			return Conflict("the run was already rolled back by run %s", by)
-		}
-		done, _, err := e.completedWork(ctx, tx, run, "")
-		if err != nil {
-			return err
-		}
-		plan, err := e.plan(ctx, tx, done)
-		if err != nil {
-			return err
-		}
-		if len(plan) == 0 {
-			return Conflict("nothing to roll back: no completed step of the run changed anything")
 		}
 		initiator, err := initiatorOf(ctx, tx, a)
 		if err != nil {
@@ -89,6 +67,54 @@ func (e *Engine) RollbackRun(ctx context.Context, a Actor, id uuid.UUID) (*db.Ru
 		return nil, err
 	}
 	return comp, nil
+}
+
+// PreviewRollback is what RollbackRun would undo now: the run and its plan, or the conflict
+// that says why it cannot be rolled back. The confirmation page shows it, so it refuses
+// exactly what the rollback would.
+func (e *Engine) PreviewRollback(ctx context.Context, id uuid.UUID) (*db.Run, []PlanItem, error) {
+	run, err := db.FindRun(ctx, e.db.Bun, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	plan, err := e.rollbackable(ctx, e.db.Bun, run)
+	if err != nil {
+		return nil, nil, err
+	}
+	return run, plan, nil
+}
+
+// rollbackable is the plan of a run that can be rolled back, or a conflict saying why it
+// cannot: it is still moving, it is a rollback or a sub-workflow itself, it was rolled back
+// already, or nothing it did needs undoing.
+func (e *Engine) rollbackable(ctx context.Context, idb bun.IDB, run *db.Run) ([]PlanItem, error) {
+	switch {
+	case !run.Finished():
+		return nil, Conflict("the run is %s; only a finished run can be rolled back (cancel it first)", run.Status)
+	case run.CompensationOf != nil:
+		return nil, Conflict("this run is the rollback of run %s; retry it rather than rolling it back", run.CompensationOf)
+	case run.ParentRunID != nil:
+		return nil, Conflict("this run is a sub-workflow of run %s; roll that run back, which undoes this one too", run.ParentRunID)
+	}
+	by, err := db.FindCompensationRun(ctx, idb, run.ID)
+	if err != nil {
+		return nil, err
+	}
+	if by != nil {
+		return nil, Conflict("the run was already rolled back by run %s", by)
+	}
+	done, _, err := e.completedWork(ctx, idb, run, "")
+	if err != nil {
+		return nil, err
+	}
+	plan, err := e.plan(ctx, idb, done)
+	if err != nil {
+		return nil, err
+	}
+	if len(plan) == 0 {
+		return nil, Conflict("nothing to roll back: no completed step of the run changed anything")
+	}
+	return plan, nil
 }
 
 // rollbackDefinition chains the plan's automatic items from start to end.

@@ -310,6 +310,11 @@ func TestRollbackUndoesTheRunbookChain(t *testing.T) {
 	if err := json.Unmarshal(f.stepNamed(t, runID, "user").Output, &user); err != nil {
 		t.Fatal(err)
 	}
+	// The preview is the plan the rollback runs: deleteAccount, then the soft-delete.
+	_, preview, err := f.eng.PreviewRollback(f.ctx, runID)
+	if err != nil || len(preview) != 2 || preview[0].Command != "deleteAccount" || preview[1].Command != "user_delete" {
+		t.Fatalf("preview: %+v (%v)", preview, err)
+	}
 
 	comp, err := f.eng.RollbackRun(f.ctx, f.actor(), runID)
 	if err != nil {
@@ -445,9 +450,14 @@ func TestRollbackRefusesUnfinishedAndEmptyRuns(t *testing.T) {
 	runID := f.start(t, f.publish(t, def), nil)
 	_, err := f.eng.RollbackRun(f.ctx, f.actor(), runID)
 	wantConflict(t, err) // pending
+	// The preview the confirmation page shows refuses alike.
+	_, _, err = f.eng.PreviewRollback(f.ctx, runID)
+	wantConflict(t, err)
 	f.work(t)
 	_, err = f.eng.RollbackRun(f.ctx, f.actor(), runID)
 	wantConflict(t, err) // completed, but nothing to undo
+	_, _, err = f.eng.PreviewRollback(f.ctx, runID)
+	wantConflict(t, err)
 	if by, err := f.eng.CompensationRunOf(f.ctx, runID); err != nil || by != nil {
 		t.Errorf("a refused rollback left a rollback run %v (%v)", by, err)
 	}
