@@ -158,12 +158,15 @@ func (s *Server) routes() []route {
 		{method: "GET", pattern: "/workflows/{id}/start", perm: wfStart, h: s.startForm},
 		{method: "POST", pattern: "/workflows/{id}/start", perm: wfStart, h: s.startRun},
 
-		// Run pages, with the API's permissions: cancelling and retrying need run:cancel.
+		// Run pages, with the API's permissions: cancelling, retrying and rolling back need
+		// run:cancel; the diagnose panel is part of the run's page.
 		{method: "GET", pattern: "/runs", perm: runRead, h: s.listRuns},
 		{method: "GET", pattern: "/runs/{id}", perm: runRead, h: s.showRun},
 		{method: "GET", pattern: "/runs/{id}/cancel", perm: runCancel, h: s.confirmCancelRun},
 		{method: "POST", pattern: "/runs/{id}/cancel", perm: runCancel, h: s.cancelRun},
 		{method: "POST", pattern: "/runs/{id}/retry", perm: runCancel, h: s.retryRun},
+		{method: "GET", pattern: "/runs/{id}/rollback", perm: runCancel, h: s.confirmRollbackRun},
+		{method: "POST", pattern: "/runs/{id}/rollback", perm: runCancel, h: s.rollbackRun},
 
 		// Audit, events, incidents.
 		{method: "GET", pattern: "/api/audit", perm: auditRead, h: s.listAuditAPI},

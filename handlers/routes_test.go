@@ -90,6 +90,7 @@ var sweepBodies = map[string]any{
 	"POST /workflows/{id}/start":               url.Values{},
 	"POST /runs/{id}/cancel":                   url.Values{},
 	"POST /runs/{id}/retry":                    url.Values{},
+	"POST /runs/{id}/rollback":                 url.Values{},
 	"POST /api/connectors/{id}/execute":        map[string]any{"command": "wait", "params": map[string]any{"duration": "0s"}},
 	"POST /connectors/new":                     url.Values{"step": {"details"}, "type": {"delay"}, "name": {"Sweep wizard"}},
 	"POST /connectors":                         url.Values{"step": {"review"}, "type": {"delay"}, "name": {"Sweep form"}},
@@ -491,6 +492,8 @@ var routePermissions = map[string]string{
 	"GET /runs/{id}/cancel":                "run:cancel",
 	"POST /runs/{id}/cancel":               "run:cancel",
 	"POST /runs/{id}/retry":                "run:cancel",
+	"GET /runs/{id}/rollback":              "run:cancel",
+	"POST /runs/{id}/rollback":             "run:cancel",
 
 	"GET /api/connector-types":            "connector:read",
 	"GET /api/connectors":                 "connector:read",

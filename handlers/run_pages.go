@@ -229,34 +229,70 @@ func (s *Server) runPage(r *http.Request, run *db.Run) (views.RunPage, error) {
 			At: s.whenT(e.At), StepID: deref(e.StepID), Kind: strings.ReplaceAll(e.Kind, "_", " "), Message: e.Message, Data: prettyJSON(e.Data),
 		})
 	}
+	if run.CompensationOf != nil {
+		if p.Manual, err = manualUndos(entries); err != nil {
+			return views.RunPage{}, err
+		}
+	}
+	// A moving run has nothing to diagnose yet, and the panel is not recomputed on every poll.
+	if run.Finished() {
+		d, err := s.engine.DiagnoseRun(ctx, run.ID)
+		if err != nil {
+			return views.RunPage{}, err
+		}
+		if showsDiagnosis(run, d) {
+			if p.Diagnosis, err = s.diagnosis(r, run, d, p.Steps, def); err != nil {
+				return views.RunPage{}, err
+			}
+		}
+	}
 	return p, nil
 }
 
-// runDefinition is the version the run pinned, to find the connector behind a failed step;
-// nil when it cannot be read, since the page shows the error without the links just as well.
+// runDefinition is what the run executes, to find the connector behind a failed step: a
+// rollback run's own definition, else the version the run pinned. nil when it cannot be read,
+// since the page shows the error without the links just as well.
 func (s *Server) runDefinition(ctx context.Context, run *db.Run) *workflow.Definition {
-	v, err := s.engine.FindWorkflowVersion(ctx, run.WorkflowID, run.Version)
-	if err != nil {
-		return nil
+	raw := run.Definition
+	if len(raw) == 0 {
+		v, err := s.engine.FindWorkflowVersion(ctx, run.WorkflowID, run.Version)
+		if err != nil {
+			return nil
+		}
+		raw = v.Definition
 	}
 	def := new(workflow.Definition)
-	if err := json.Unmarshal(v.Definition, def); err != nil {
+	if err := json.Unmarshal(raw, def); err != nil {
 		return nil
 	}
 	return def
 }
 
+// stepConnector is the live connector a connector step calls; nil for any other step, or
+// when the connector cannot be found (deleted since).
+func (s *Server) stepConnector(ctx context.Context, def *workflow.Definition, stepID string) *db.Connector {
+	if def == nil {
+		return nil
+	}
+	st := def.Step(stepID)
+	if st == nil || st.Type != workflow.TypeConnector {
+		return nil
+	}
+	ref, _ := st.Config["connectorId"].(string)
+	if ref == "" {
+		return nil
+	}
+	conn, err := db.FindLiveConnectorByRef(ctx, s.db.Bun, ref)
+	if err != nil {
+		return nil
+	}
+	return conn
+}
+
 // stepError shows a step's classified error as the connector pages do; for a connector step
 // the next steps link to that connector's tabs.
 func (s *Server) stepError(ctx context.Context, e *connectors.Error, def *workflow.Definition, stepID string) *views.ConnectorError {
-	var conn *db.Connector
-	if def != nil {
-		if st := def.Step(stepID); st != nil && st.Type == workflow.TypeConnector {
-			if ref, _ := st.Config["connectorId"].(string); ref != "" {
-				conn, _ = db.FindLiveConnectorByRef(ctx, s.db.Bun, ref)
-			}
-		}
-	}
+	conn := s.stepConnector(ctx, def, stepID)
 	if conn == nil {
 		out := connectorError(e, "", nil, nil)
 		out.Next = nil

@@ -876,6 +876,11 @@ type RunPage struct {
 	Actions   RunActions
 	// Poll is the address the live part refreshes itself from until the run finishes.
 	Poll string
+	// Diagnosis is the diagnose panel; nil while the run moves, and for a finished run with
+	// nothing to explain or undo.
+	Diagnosis *RunDiagnosis
+	// Manual are the undo items a rollback run left for an admin to do by hand.
+	Manual []RollbackItem
 }
 
 // RunSummary is the head of a run's page.
@@ -919,10 +924,68 @@ type RunStepRow struct {
 	Duration  string
 	Attempts  int
 	// Due is when the next attempt runs (a retry's backoff, a delay).
-	Due        Time
-	Error      *ConnectorError
+	Due   Time
+	Error *ConnectorError
+	// Diagnosed is set on the step whose error the diagnose panel explains: the step list
+	// points there rather than repeating it.
+	Diagnosed  bool
 	Output     string
 	ChildRunID string
+}
+
+// RunDiagnosis reads like the partial-provisioning runbook: what failed and why, what was
+// already done, what to undo.
+type RunDiagnosis struct {
+	// Failure is nil for a run that did not fail but can be rolled back.
+	Failure *RunFailure
+	Done    []RunDoneStep
+	Plan    []RollbackItem
+	// CompensatedBy is the run that rolled this one back, once there is one.
+	CompensatedBy *RunRow
+	// Rollback is the address of the rollback confirmation, when the viewer may roll the run
+	// back and it can be; NoPermission says the viewer may not.
+	Rollback     string
+	NoPermission bool
+}
+
+// RunFailure is the step that failed a run and its error, the class in words.
+type RunFailure struct {
+	StepName string
+	// StepHref is the step on the page.
+	StepHref string
+	System   string
+	Command  string
+	// ChildRunID is the sub-workflow run the step waited for, when it failed in there.
+	ChildRunID string
+	Error      *ConnectorError
+}
+
+// RunDoneStep is a step that completed before the run stopped.
+type RunDoneStep struct {
+	Name    string
+	StepID  string
+	System  string
+	Command string
+}
+
+// RollbackItem is one undo of a rollback plan, in the order the rollback runs them.
+type RollbackItem struct {
+	// Undoes names the step of the original run it undoes.
+	Undoes  string
+	System  string
+	Command string
+	Params  []Param
+	// Kind is connector, built-in or by hand, as a badge.
+	Kind   Badge
+	Manual bool
+	// Mock is true when the original call was answered from mock data, so its undo is too.
+	Mock   bool
+	Reason string
+}
+
+// Param is one parameter of a command, its value as text.
+type Param struct {
+	Name, Value string
 }
 
 // RunTimelineRow is one event of a run.
@@ -932,6 +995,21 @@ type RunTimelineRow struct {
 	Kind    string
 	Message string
 	Data    string
+}
+
+// RollbackConfirmPage asks before a rollback, listing the undo steps it will run.
+type RollbackConfirmPage struct {
+	Page
+	RunID        string
+	WorkflowName string
+	Plan         []RollbackItem
+	// Automatic and Manual count the plan's items Floh runs and those left to an admin.
+	Automatic, Manual int
+	// Mock is true when some undo answers from mock data, as the original call did.
+	Mock bool
+	// Previewed identifies the state of the run this plan was made from: the post carries it
+	// back, so a run that changed meanwhile is not rolled back on a stale preview.
+	Previewed string
 }
 
 // RunStartPage is the start form of a workflow, generated from its input variables.
