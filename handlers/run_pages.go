@@ -240,6 +240,8 @@ func (s *Server) runPage(r *http.Request, run *db.Run) (views.RunPage, error) {
 		if err != nil {
 			return views.RunPage{}, err
 		}
+		// Retrying a rolled-back run would carry on from what its rollback undid.
+		p.Actions.Retry = p.Actions.Retry && d.CompensatedBy == nil
 		if showsDiagnosis(run, d) {
 			if p.Diagnosis, err = s.diagnosis(r, run, d, p.Steps, def); err != nil {
 				return views.RunPage{}, err

@@ -9,6 +9,7 @@ import (
 	"maps"
 	"net/http"
 	"slices"
+	"strings"
 
 	"floh/connectors"
 	"floh/db"
@@ -124,7 +125,7 @@ func rollbackItems(plan []engine.PlanItem, names map[string]string) []views.Roll
 	for _, it := range plan {
 		item := views.RollbackItem{
 			Undoes: stepName(names, it.StepID), System: it.System, Command: it.Command, Kind: planKinds[it.Kind],
-			Manual: it.Kind == engine.PlanManual, Mock: it.Mock, Reason: sentence(it.Reason),
+			Manual: it.Kind == engine.PlanManual, Mock: it.Mock, Reason: reasonText(it.Reason),
 		}
 		for _, k := range slices.Sorted(maps.Keys(it.Params)) {
 			item.Params = append(item.Params, views.Param{Name: k, Value: paramText(it.Params[k])})
@@ -132,6 +133,15 @@ func rollbackItems(plan []engine.PlanItem, names map[string]string) []views.Roll
 		out = append(out, item)
 	}
 	return out
+}
+
+// reasonText ends a plan item's reason with a full stop. Unlike sentence it keeps the first
+// letter as it is: a reason may begin with a command's name (setPassword on ...).
+func reasonText(reason string) string {
+	if reason == "" || strings.HasSuffix(reason, ".") {
+		return reason
+	}
+	return reason + "."
 }
 
 // paramText is a param's value as an admin would type it: a string as it is, anything else

@@ -138,12 +138,12 @@ func TestDiagnosePanelAndRollbackOfAFailedRun(t *testing.T) {
 		t.Fatalf("%d plan items, want 3:\n%s", n, plan)
 	}
 	wantInOrder(t, "the plan", plan,
-		`badge-warn">by hand`, "<code>setPassword</code> on Directory", "undoes Reset the buddy&#39;s password", "<code>username=bob</code>",
-		"is undone only by deleteAccount", `data-testid="plan-manual"`, "An admin must undo it at Directory",
-		`badge-info">connector`, "<code>deleteAccount</code> on Directory", "undoes Create the directory account", "<code>username=jane.new</code>",
+		`badge-warn">by hand`, "Undo <code>setPassword</code> on Directory", "done by step Reset the buddy&#39;s password", "<code>username=bob</code>",
+		">setPassword on Directory is undone only by deleteAccount", `data-testid="plan-manual"`, "An admin must undo it at Directory",
+		`badge-info">connector`, "<code>deleteAccount</code> on Directory", "undoes step Create the directory account", "<code>username=jane.new</code>",
 		"deleteAccount undoes it", `data-testid="plan-mock"`,
 		`badge-info">built-in`, "<code>user_delete</code> on Floh", "<code>email=jane.new@example.test</code>", "soft-delete it (it can be restored)")
-	wantContains(t, "the rollback offer", d, "A rollback undoes what the run changed with 3 steps, in this order:",
+	wantContains(t, "the rollback offer", d, "A rollback undoes what the run changed, in this order:",
 		`href="/runs/`+id+`/rollback" data-testid="rollback-run"`)
 	if strings.Contains(b, "s3cret-Passw0rd") {
 		t.Fatal("the page shows the password the run set")
@@ -167,7 +167,7 @@ func TestDiagnosePanelAndRollbackOfAFailedRun(t *testing.T) {
 	cb := confirm.Body
 	wantContains(t, "the confirmation", cb, "Roll back this run of Partial onboarding?", `action="/runs/`+id+`/rollback"`,
 		`data-testid="confirm-button">Start the rollback`, `href="/runs/`+id+`#diagnose"`,
-		"Floh runs the 2 undo steps marked connector or built-in", "1 item marked by hand", "you must undo them yourself",
+		"Floh runs the 2 undo steps marked connector or built-in", "The item marked by hand is not done by Floh:", "you must undo it yourself",
 		"answer from mock data too", "stops at the first undo step that fails", "A run is rolled back once.")
 	if got, want := section(t, cb, "rollback-plan", "</ol>"), plan; got != want {
 		t.Fatalf("the confirmation's plan differs from the panel's:\n%s\n---\n%s", got, want)
@@ -212,8 +212,13 @@ func TestDiagnosePanelAndRollbackOfAFailedRun(t *testing.T) {
 		t.Fatalf("%d run.rolled_back audit entries, want 1", n)
 	}
 
-	// The original links to its rollback instead of offering another.
-	after := section(t, ts.get(t, c, "/runs/"+id).wantStatus(t, http.StatusOK).Body, "diagnose", `data-testid="run-data"`)
+	// The original links to its rollback instead of offering another, and is not retried:
+	// that would carry on from what the rollback undid.
+	ob := ts.get(t, c, "/runs/"+id).wantStatus(t, http.StatusOK).Body
+	wantContains(t, "the rolled-back run's summary", section(t, ob, "run-summary", `data-testid="run-steps"`),
+		`data-testid="run-rolled-back-by"`, `href="/runs/`+compID.String()+`"`)
+	wantLacks(t, "the rolled-back run", ob, `data-testid="retry-run"`)
+	after := section(t, ob, "diagnose", `data-testid="run-data"`)
 	wantContains(t, "the rolled-back run", after, `data-testid="diagnose-rolled-back"`,
 		`href="/runs/`+compID.String()+`" class="mono" data-testid="compensated-by"`, `badge-ok">completed`)
 	wantLacks(t, "the rolled-back run", after, `data-testid="rollback-run"`, `data-testid="rollback-plan"`)
