@@ -5,6 +5,7 @@ package db
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -89,4 +90,36 @@ type Page struct {
 
 func (p Page) apply(q *bun.SelectQuery) *bun.SelectQuery {
 	return q.Limit(int64(p.PageSize)).Offset(int64((p.Page - 1) * p.PageSize))
+}
+
+// sqlRunner is what a database/sql handle offers for running a statement.
+type sqlRunner interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// params is the database/sql handle under a bun one. Statements run through it keep their $n
+// parameters, where bun would write the values into the text: pgx then prepares each text
+// once per connection and Postgres plans it once. The statements every step transition runs
+// use it; with bun, parsing and planning a new text each time was the larger part of the
+// server's work per transition (see engine/runs_bench_test.go).
+func params(idb bun.IDB) sqlRunner {
+	switch h := idb.(type) {
+	case bun.Tx:
+		return h.Tx
+	case *bun.DB:
+		return h.DB
+	case bun.Conn:
+		return h.Conn
+	}
+	panic(fmt.Sprintf("db: unexpected bun handle %T", idb))
+}
+
+// jsonParam is a JSON column's parameter: NULL when empty, as bun's nullzero writes it.
+func jsonParam(b json.RawMessage) any {
+	if len(b) == 0 {
+		return nil
+	}
+	return string(b)
 }

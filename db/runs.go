@@ -2,6 +2,7 @@ package db
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -80,9 +81,9 @@ func InsertRun(ctx context.Context, idb bun.IDB, r *Run) error {
 
 // UpdateRun writes the mutable columns of r.
 func UpdateRun(ctx context.Context, idb bun.IDB, r *Run) error {
-	_, err := idb.NewUpdate().Model(r).
-		Column("status", "variables", "subject_type", "subject_id", "finished_at", "updated_at", "error").
-		WherePK().Exec(ctx)
+	_, err := params(idb).ExecContext(ctx, `UPDATE runs SET status = $2, variables = $3, subject_type = $4,
+		subject_id = $5, finished_at = $6, updated_at = $7, error = $8 WHERE id = $1`,
+		r.ID, r.Status, jsonParam(r.Variables), r.SubjectType, r.SubjectID, r.FinishedAt, r.UpdatedAt, jsonParam(r.Error))
 	if err != nil {
 		return fmt.Errorf("update run %s: %w", r.ID, err)
 	}
@@ -102,9 +103,17 @@ func FindRun(ctx context.Context, idb bun.IDB, id uuid.UUID) (*Run, error) {
 // a run or of its step executions holds this lock, so they never interleave.
 func FindRunForUpdate(ctx context.Context, tx bun.Tx, id uuid.UUID) (*Run, error) {
 	r := new(Run)
-	if err := tx.NewSelect().Model(r).Where("id = ?", id).For("UPDATE").Scan(ctx); err != nil {
+	var variables, runErr, definition []byte
+	err := tx.Tx.QueryRowContext(ctx, `SELECT id, workflow_id, version, workflow_name, status, variables, use_mocks,
+		subject_type, subject_id, started_by_id, started_by_label, started_at, finished_at, updated_at, error,
+		parent_run_id, parent_step_execution_id, compensation_of, definition FROM runs WHERE id = $1 FOR UPDATE`, id).
+		Scan(&r.ID, &r.WorkflowID, &r.Version, &r.WorkflowName, &r.Status, &variables, &r.UseMocks,
+			&r.SubjectType, &r.SubjectID, &r.StartedBy.ID, &r.StartedBy.Label, &r.StartedAt, &r.FinishedAt, &r.UpdatedAt, &runErr,
+			&r.ParentRunID, &r.ParentStepExecutionID, &r.CompensationOf, &definition)
+	if err != nil {
 		return nil, fmt.Errorf("find run %s: %w", id, notFound(err))
 	}
+	r.Variables, r.Error, r.Definition = variables, runErr, definition
 	return r, nil
 }
 
@@ -218,7 +227,12 @@ func (s *StepExecution) Active() bool {
 
 // InsertStepExecution stores a new step execution; the caller sets every field.
 func InsertStepExecution(ctx context.Context, idb bun.IDB, s *StepExecution) error {
-	if _, err := idb.NewInsert().Model(s).Exec(ctx); err != nil {
+	_, err := params(idb).ExecContext(ctx, `INSERT INTO step_executions (id, run_id, seq, step_id, step_name,
+		step_type, iteration, status, attempts, idempotency_key, job_id, due_at, started_at, finished_at, output,
+		error, child_run_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`,
+		s.ID, s.RunID, s.Seq, s.StepID, s.Name, s.Type, s.Iteration, s.Status, s.Attempts, s.IdempotencyKey, s.JobID,
+		s.DueAt, s.StartedAt, s.FinishedAt, jsonParam(s.Output), jsonParam(s.Error), s.ChildRunID)
+	if err != nil {
 		return fmt.Errorf("insert step execution: %w", err)
 	}
 	return nil
@@ -227,10 +241,8 @@ func InsertStepExecution(ctx context.Context, idb bun.IDB, s *StepExecution) err
 // NextStepPosition returns the seq of the run's next step execution and the iteration of
 // stepID it would be. The caller holds the run's lock.
 func NextStepPosition(ctx context.Context, idb bun.IDB, runID uuid.UUID, stepID string) (seq, iteration int, err error) {
-	err = idb.NewSelect().Model((*StepExecution)(nil)).
-		ColumnExpr("coalesce(max(seq), 0) + 1").
-		ColumnExpr("count(*) FILTER (WHERE step_id = ?) + 1", stepID).
-		Where("run_id = ?", runID).Scan(ctx, &seq, &iteration)
+	err = params(idb).QueryRowContext(ctx, `SELECT coalesce(max(seq), 0) + 1, count(*) FILTER (WHERE step_id = $2) + 1
+		FROM step_executions WHERE run_id = $1`, runID, stepID).Scan(&seq, &iteration)
 	if err != nil {
 		return 0, 0, fmt.Errorf("next step position in run %s: %w", runID, err)
 	}
@@ -241,18 +253,12 @@ func NextStepPosition(ctx context.Context, idb bun.IDB, runID uuid.UUID, stepID 
 // the execution as claimed. Only the job of the next attempt finds the row claimable, or the
 // same job again (River rescues or retries a job whose worker died mid-attempt); a duplicate
 // delivery, a cancelled run's job or a job of an attempt already made gets ErrNotFound.
-func ClaimStepExecution(ctx context.Context, idb bun.IDB, id uuid.UUID, n int, jobID int64, now time.Time) (*StepExecution, error) {
-	s := new(StepExecution)
-	err := idb.NewUpdate().Model(s).
-		Set("status = ?", StepRunning).
-		Set("attempts = ?", n).
-		Set("job_id = ?", jobID).
-		Set("due_at = NULL").
-		Set("started_at = coalesce(started_at, ?)", now).
-		Where("id = ?", id).
-		Where("((status = ? AND attempts = ?) OR (status = ? AND attempts = ? AND job_id = ?))",
-			StepPending, n-1, StepRunning, n, jobID).
-		Returning("*").Scan(ctx)
+// The attempt is due to end at due, which the caller may correct once it knows the step.
+func ClaimStepExecution(ctx context.Context, idb bun.IDB, id uuid.UUID, n int, jobID int64, now, due time.Time) (*StepExecution, error) {
+	s, err := scanStepExecution(params(idb).QueryRowContext(ctx, `UPDATE step_executions
+		SET status = 'running', attempts = $2, job_id = $3, due_at = $5, started_at = coalesce(started_at, $4)
+		WHERE id = $1 AND ((status = 'pending' AND attempts = $2 - 1) OR (status = 'running' AND attempts = $2 AND job_id = $3))
+		RETURNING `+stepExecutionColumns, id, n, jobID, now, due))
 	if err != nil {
 		return nil, fmt.Errorf("claim step execution %s: %w", id, notFound(err))
 	}
@@ -263,9 +269,11 @@ func ClaimStepExecution(ctx context.Context, idb bun.IDB, id uuid.UUID, n int, j
 // attempts as the caller last saw them, and reports whether it did: a run cancelled or a step
 // taken over meanwhile keeps what it has.
 func UpdateStepExecution(ctx context.Context, idb bun.IDB, s *StepExecution, status string, attempts int) (bool, error) {
-	res, err := idb.NewUpdate().Model(s).
-		Column("status", "attempts", "job_id", "due_at", "started_at", "finished_at", "output", "error", "child_run_id").
-		WherePK().Where("status = ?", status).Where("attempts = ?", attempts).Exec(ctx)
+	res, err := params(idb).ExecContext(ctx, `UPDATE step_executions SET status = $2, attempts = $3, job_id = $4,
+		due_at = $5, started_at = $6, finished_at = $7, output = $8, error = $9, child_run_id = $10
+		WHERE id = $1 AND status = $11 AND attempts = $12`,
+		s.ID, s.Status, s.Attempts, s.JobID, s.DueAt, s.StartedAt, s.FinishedAt, jsonParam(s.Output), jsonParam(s.Error),
+		s.ChildRunID, status, attempts)
 	if err != nil {
 		return false, fmt.Errorf("update step execution %s: %w", s.ID, err)
 	}
@@ -278,10 +286,27 @@ func UpdateStepExecution(ctx context.Context, idb bun.IDB, s *StepExecution, sta
 
 // FindStepExecution loads a step execution by id.
 func FindStepExecution(ctx context.Context, idb bun.IDB, id uuid.UUID) (*StepExecution, error) {
-	s := new(StepExecution)
-	if err := idb.NewSelect().Model(s).Where("id = ?", id).Scan(ctx); err != nil {
+	s, err := scanStepExecution(params(idb).QueryRowContext(ctx,
+		`SELECT `+stepExecutionColumns+` FROM step_executions WHERE id = $1`, id))
+	if err != nil {
 		return nil, fmt.Errorf("find step execution %s: %w", id, notFound(err))
 	}
+	return s, nil
+}
+
+// stepExecutionColumns are the columns scanStepExecution reads, in its order.
+const stepExecutionColumns = `id, run_id, seq, step_id, step_name, step_type, iteration, status, attempts,
+	idempotency_key, job_id, due_at, started_at, finished_at, output, error, child_run_id`
+
+func scanStepExecution(row *sql.Row) (*StepExecution, error) {
+	s := new(StepExecution)
+	var output, stepErr []byte
+	err := row.Scan(&s.ID, &s.RunID, &s.Seq, &s.StepID, &s.Name, &s.Type, &s.Iteration, &s.Status, &s.Attempts,
+		&s.IdempotencyKey, &s.JobID, &s.DueAt, &s.StartedAt, &s.FinishedAt, &output, &stepErr, &s.ChildRunID)
+	if err != nil {
+		return nil, err
+	}
+	s.Output, s.Error = output, stepErr
 	return s, nil
 }
 
@@ -308,12 +333,26 @@ type TimelineEntry struct {
 	Data            json.RawMessage `bun:"data,type:jsonb,nullzero" json:"data"`
 }
 
-// InsertTimeline appends entries to runs' timelines.
+// InsertTimeline appends entries to runs' timelines. The entries travel as one array per
+// column, so the statement's text is the same however many there are.
 func InsertTimeline(ctx context.Context, idb bun.IDB, entries []TimelineEntry) error {
 	if len(entries) == 0 {
 		return nil
 	}
-	if _, err := idb.NewInsert().Model(&entries).Exec(ctx); err != nil {
+	n := len(entries)
+	runs, ats, kinds, messages := make([]uuid.UUID, n), make([]time.Time, n), make([]string, n), make([]string, n)
+	steps, executions, data := make([]*string, n), make([]*uuid.UUID, n), make([]*string, n)
+	for i, e := range entries {
+		runs[i], ats[i], kinds[i], messages[i], steps[i], executions[i] = e.RunID, e.At, e.Kind, e.Message, e.StepID, e.StepExecutionID
+		if len(e.Data) > 0 {
+			d := string(e.Data)
+			data[i] = &d
+		}
+	}
+	_, err := params(idb).ExecContext(ctx, `INSERT INTO run_timeline (run_id, at, step_id, step_execution_id, kind, message, data)
+		SELECT r, a, s, e, k, m, d::jsonb FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::uuid[], $5::text[], $6::text[], $7::text[])
+		AS t (r, a, s, e, k, m, d)`, runs, ats, steps, executions, kinds, messages, data)
+	if err != nil {
 		return fmt.Errorf("insert run timeline: %w", err)
 	}
 	return nil

@@ -53,6 +53,11 @@ type Options struct {
 	StuckRunTimeout time.Duration
 }
 
+// fetchCooldown is the least time between two fetches of a River worker, and between two
+// insert notifications of one client: a step transition waits at most this long for its next
+// job to be picked up.
+const fetchCooldown = 2 * time.Millisecond
+
 // DefaultHealthInterval is how often connectors are tested unless configured otherwise.
 const DefaultHealthInterval = 5 * time.Minute
 
@@ -116,7 +121,9 @@ func New(opts Options) (*Engine, error) {
 	e.workers = river.NewWorkers()
 	river.AddWorker(e.workers, &notifyEmailWorker{engine: e})
 	river.AddWorker(e.workers, &runStepWorker{engine: e})
-	jobs, err := river.NewClient(riverdatabasesql.New(e.db.SQL), &river.Config{Workers: e.workers, Logger: e.log})
+	// The insert client's FetchCooldown also limits how often its inserts NOTIFY the workers:
+	// left at River's 100 ms, a step's next job would wait for that, or for the next poll.
+	jobs, err := river.NewClient(riverdatabasesql.New(e.db.SQL), &river.Config{Workers: e.workers, Logger: e.log, FetchCooldown: fetchCooldown})
 	if err != nil {
 		return nil, fmt.Errorf("river insert client: %w", err)
 	}
@@ -137,7 +144,7 @@ func (e *Engine) Start(ctx context.Context) error {
 	runner, err := river.NewClient(riverpgxv5.New(e.db.Pool), &river.Config{
 		Queues:        map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 10}},
 		Workers:       e.workers,
-		FetchCooldown: 10 * time.Millisecond,
+		FetchCooldown: fetchCooldown,
 		Logger:        e.log,
 	})
 	if err != nil {

@@ -28,7 +28,12 @@ type fixture struct {
 
 func setup(t testing.TB, opts ...func(*engine.Options)) *fixture {
 	t.Helper()
-	d := dbtest.New(t)
+	return setupOn(t, dbtest.New(t), opts...)
+}
+
+// setupOn is setup on a database the caller chose.
+func setupOn(t testing.TB, d *db.DB, opts ...func(*engine.Options)) *fixture {
+	t.Helper()
 	clock := clockwork.NewFakeClockAt(t0)
 	o := engine.Options{DB: d, Clock: clock, BaseURL: "https://floh.example.test",
 		Connectors: testRegistry(t), SecretKey: randomKey(t)}

@@ -143,7 +143,8 @@ func (e *Engine) workStep(ctx context.Context, jobID int64, args runStepArgs) er
 			return nil
 		}
 		now := e.now()
-		se, err := db.ClaimStepExecution(ctx, tx, args.StepExecutionID, args.Attempt, jobID, now)
+		// Most steps keep the default timeout; one that sets its own corrects due_at below.
+		se, err := db.ClaimStepExecution(ctx, tx, args.StepExecutionID, args.Attempt, jobID, now, now.Add(defaultStepTimeout))
 		if errors.Is(err, db.ErrNotFound) {
 			return nil
 		}
@@ -154,7 +155,13 @@ func (e *Engine) workStep(ctx context.Context, jobID int64, args runStepArgs) er
 		if err != nil {
 			return err
 		}
-		run.Status, run.UpdatedAt = db.RunRunning, now
+		// Claiming marks no progress of its own: the transition that queued this attempt
+		// already set updated_at, so the run row is written only when it starts running.
+		starting := run.Status != db.RunRunning
+		run.Status = db.RunRunning
+		if starting {
+			run.UpdatedAt = now
+		}
 		tl := &timeline{run: run, at: now}
 		tl.add(se, "step_started", fmt.Sprintf("Step %s started (attempt %d)", se.Name, se.Attempts), map[string]any{"attempt": se.Attempts})
 		step := def.Step(se.StepID)
@@ -180,14 +187,17 @@ func (e *Engine) workStep(ctx context.Context, jobID int64, args runStepArgs) er
 			}
 			// The attempt runs after this transaction commits, so that no lock is held
 			// while a target answers.
-			due := now.Add(timeout)
-			se.DueAt = &due
-			if _, err := db.UpdateStepExecution(ctx, tx, se, db.StepRunning, se.Attempts); err != nil {
-				return err
+			if due := now.Add(timeout); !se.DueAt.Equal(due) {
+				se.DueAt = &due
+				if _, err := db.UpdateStepExecution(ctx, tx, se, db.StepRunning, se.Attempts); err != nil {
+					return err
+				}
 			}
 			at = &attempt{run: run, def: def, step: step, se: se, config: rendered, timeout: timeout}
-			if err := db.UpdateRun(ctx, tx, run); err != nil {
-				return err
+			if starting {
+				if err := db.UpdateRun(ctx, tx, run); err != nil {
+					return err
+				}
 			}
 			return tl.save(ctx, tx)
 		default:
@@ -214,16 +224,14 @@ func (e *Engine) workStep(ctx context.Context, jobID int64, args runStepArgs) er
 		if err != nil {
 			return err
 		}
-		se, err := db.FindStepExecution(ctx, tx, args.StepExecutionID)
-		if err != nil {
-			return err
-		}
-		if run.Status != db.RunRunning || se.Status != db.StepRunning || se.Attempts != args.Attempt {
-			// Cancelled, or timed out as stuck, while the attempt ran: its result is dropped.
+		if run.Status != db.RunRunning {
+			// Cancelled, or failed as stuck, while the attempt ran: its result is dropped.
 			return nil
 		}
+		// The execution as claimed: finishStep writes it only if the row is still so, which
+		// drops the result of an attempt that timed out or was taken over meanwhile.
 		tl := &timeline{run: run, at: e.now()}
-		return e.finishStep(ctx, tx, run, at.def, at.step, se, out, tl)
+		return e.finishStep(ctx, tx, run, at.def, at.step, at.se, out, tl)
 	})
 }
 

@@ -195,3 +195,47 @@ func User(t testing.TB, d *db.DB, email string, roles ...string) *db.User {
 	}
 	return u
 }
+
+// NewDurable starts a PostgreSQL server of t's own with production's durability (fsync and
+// synchronous_commit on, unlike the shared test server) and returns a migrated database on
+// it, for benchmarks whose figure is bound by the cost of a commit.
+func NewDurable(t testing.TB) *db.DB {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	base, err := os.MkdirTemp("", "floh-dbtest-durable-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(base) })
+	// /tmp is reachable by the postgres user; the parent is made 0711 for it.
+	if err := os.Chmod(base, 0o711); err != nil {
+		t.Fatal(err)
+	}
+	c, err := pgcluster.Open(ctx, pgcluster.Options{Dir: filepath.Join(base, "pg"), Database: "floh", Owner: true})
+	if err != nil {
+		t.Fatalf("start durable PostgreSQL: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := c.Close(ctx); err != nil {
+			t.Errorf("stop durable PostgreSQL: %v", err)
+		}
+	})
+	d, err := db.Open(ctx, c.AdminURL("floh"))
+	if err != nil {
+		t.Fatalf("open durable database: %v", err)
+	}
+	t.Cleanup(d.Close)
+	for _, setting := range []string{"fsync", "synchronous_commit"} {
+		var v string
+		if err := d.Pool.QueryRow(ctx, "SHOW "+setting).Scan(&v); err != nil || v != "on" {
+			t.Fatalf("durable PostgreSQL: %s = %q (%v), want on", setting, v, err)
+		}
+	}
+	if _, err := d.Migrate(ctx); err != nil {
+		t.Fatalf("migrate durable database: %v", err)
+	}
+	return d
+}
