@@ -315,6 +315,10 @@ func (e *Engine) compensateCall(ctx context.Context, idb bun.IDB, w *work) (*pla
 	if err != nil {
 		return nil, err
 	}
+	if c.Deleted() {
+		// Steps call live connectors only: an undo through this one would fail.
+		return manual(w, call.Connector, &c.ID, fmt.Sprintf("connector %s was deleted: undo %s by hand, or restore the connector to let Floh undo it", call.Connector, call.Command)), nil
+	}
 	t := e.registry.Type(c.Type)
 	var cmd *connectors.Command
 	if t != nil {

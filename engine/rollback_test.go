@@ -14,6 +14,7 @@ import (
 	"floh/connectors/authifi/authifitest"
 	"floh/connectors/builtin"
 	"floh/connectors/ldap/ldaptest"
+	"floh/db"
 	"floh/engine"
 	"floh/engine/workflow"
 )
@@ -294,6 +295,46 @@ func TestPlanManualItemsAndFoundUsers(t *testing.T) {
 	}
 	if got, want := planSummary(plan), `manual Directory deleteAccount {"username":"nobody"}`; got != want {
 		t.Errorf("plan\n got %s\nwant %s", got, want)
+	}
+}
+
+// A deleted connector is not called by any step, so what it did is left to an admin until
+// it is restored.
+func TestPlanLeavesTheUndoThroughADeletedConnectorToAnAdmin(t *testing.T) {
+	t.Parallel()
+	f := setupRunbook(t)
+	def := workflow.Definition{
+		Steps: []workflow.Step{startStep(),
+			connectorStep("ad-account", "Directory", "createAccount", map[string]any{"username": "gone", "surname": "Gone"}),
+			connectorStep("ad-group", "Directory", "addToGroup", map[string]any{"username": "gone", "group": "no-such-group"}),
+			endStep()},
+		Edges: chain("start", "ad-account", "ad-group", "end"),
+	}
+	runID := f.start(t, f.publish(t, def), nil)
+	f.work(t)
+	conn, err := db.FindLiveConnectorByRef(f.ctx, f.db.Bun, "Directory")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.eng.DeleteConnector(f.ctx, f.actor(), conn.ID); err != nil {
+		t.Fatal(err)
+	}
+	plan, err := f.eng.RollbackPlan(f.ctx, runID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := planSummary(plan), `manual Directory createAccount {"surname":"Gone","username":"gone"}`; got != want || !strings.Contains(plan[0].Reason, "was deleted") {
+		t.Errorf("plan with the connector deleted\n got %s (%s)\nwant %s", got, plan[0].Reason, want)
+	}
+	if _, err := f.eng.RestoreConnector(f.ctx, f.actor(), conn.ID); err != nil {
+		t.Fatal(err)
+	}
+	plan, err = f.eng.RollbackPlan(f.ctx, runID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := planSummary(plan), `connector Directory deleteAccount {"username":"gone"}`; got != want {
+		t.Errorf("plan with the connector restored\n got %s\nwant %s", got, want)
 	}
 }
 
