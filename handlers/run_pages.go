@@ -230,7 +230,7 @@ func (s *Server) runPage(r *http.Request, run *db.Run) (views.RunPage, error) {
 		})
 	}
 	if run.CompensationOf != nil {
-		if p.Manual, err = manualUndos(entries); err != nil {
+		if p.Manual, err = s.manualUndos(ctx, run, entries); err != nil {
 			return views.RunPage{}, err
 		}
 	}

@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/google/uuid"
+
 	"floh/connectors"
 	"floh/db"
 	"floh/engine"
@@ -158,8 +160,8 @@ func paramText(v any) string {
 }
 
 // manualUndos are the items a rollback run left for an admin: the engine puts them on the
-// run's timeline, as they are not steps.
-func manualUndos(entries []db.TimelineEntry) ([]views.RollbackItem, error) {
+// run's timeline, as they are not steps. They name the original run's steps.
+func (s *Server) manualUndos(ctx context.Context, run *db.Run, entries []db.TimelineEntry) ([]views.RollbackItem, error) {
 	var plan []engine.PlanItem
 	for _, e := range entries {
 		if e.Kind != "manual_compensation" {
@@ -171,7 +173,27 @@ func manualUndos(entries []db.TimelineEntry) ([]views.RollbackItem, error) {
 		}
 		plan = append(plan, it)
 	}
-	return rollbackItems(plan, nil), nil
+	if len(plan) == 0 {
+		return nil, nil
+	}
+	names, err := s.stepNames(ctx, *run.CompensationOf)
+	if err != nil {
+		return nil, err
+	}
+	return rollbackItems(plan, names), nil
+}
+
+// stepNames are a run's step names by step id.
+func (s *Server) stepNames(ctx context.Context, runID uuid.UUID) (map[string]string, error) {
+	steps, err := s.engine.RunSteps(ctx, runID)
+	if err != nil {
+		return nil, err
+	}
+	names := make(map[string]string, len(steps))
+	for _, se := range steps {
+		names[se.StepID] = se.Name
+	}
+	return names, nil
 }
 
 // planDigest identifies a plan. The confirmation form carries it, and the rollback goes ahead
@@ -193,13 +215,9 @@ func (s *Server) confirmRollbackRun(w http.ResponseWriter, r *http.Request) erro
 		// Nothing to undo, undone already, still moving: the run's page says why.
 		return s.backOnConflict(w, r, err, "/runs/"+id.String())
 	}
-	steps, err := s.engine.RunSteps(r.Context(), id)
+	names, err := s.stepNames(r.Context(), id)
 	if err != nil {
 		return err
-	}
-	names := map[string]string{}
-	for _, se := range steps {
-		names[se.StepID] = se.Name
 	}
 	p := views.RollbackConfirmPage{
 		Page: s.page(r, "Roll back the run of "+run.WorkflowName, "runs"), RunID: id.String(), WorkflowName: run.WorkflowName,

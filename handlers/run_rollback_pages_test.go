@@ -15,16 +15,17 @@ import (
 )
 
 // partialOnboarding is the runbook's partial provisioning: a Floh user, a directory account,
-// a password reset on another (existing) account, then adding to a group fails. The plan
-// undoes the reset by hand (only deleting bob's account would undo it, and the run did not
-// create bob), deletes the new account and soft-deletes the Floh user, in that order.
+// a password reset on another (existing) account in a second directory, then adding to a
+// group fails. The plan undoes the reset (by hand: only deleting bob's account would undo it,
+// and the run did not create bob), deletes the new account and soft-deletes the Floh user, in
+// that order.
 const partialOnboarding = `{"name": "Partial onboarding", "variables": [],
 	"steps": [{"id": "start", "name": "Start", "type": "start"},
 		{"id": "user", "name": "Create the Floh user", "type": "user_create", "config": {"email": "jane.new@example.test", "displayName": "Jane New"}},
 		{"id": "account", "name": "Create the directory account", "type": "connector",
 			"config": {"connectorId": "Directory", "command": "createAccount", "params": {"username": "jane.new", "surname": "New"}}},
 		{"id": "reset", "name": "Reset the buddy's password", "type": "connector",
-			"config": {"connectorId": "Directory", "command": "setPassword", "params": {"username": "bob", "password": "s3cret-Passw0rd"}}},
+			"config": {"connectorId": "Buddy directory", "command": "setPassword", "params": {"username": "bob", "password": "s3cret-Passw0rd"}}},
 		{"id": "group", "name": "Add to the staff group", "type": "connector",
 			"config": {"connectorId": "Directory", "command": "addToGroup", "params": {"username": "jane.new", "group": "staff-x"}}},
 		{"id": "end", "name": "End", "type": "end"}],
@@ -101,11 +102,17 @@ func TestDiagnosePanelAndRollbackOfAFailedRun(t *testing.T) {
 	ts.startEngine(t)
 	c := ts.loginAs(t, "demo-admin")
 	ts.mockDirectory(t, "Directory", nil)
+	buddy := ts.mockDirectory(t, "Buddy directory", nil)
 	wf := ts.newWorkflow(t, partialOnboarding)
 	ts.publishWorkflow(t, wf.ID)
 	run := ts.startRun(t, wf.ID, nil)
 	ts.waitRun(t, run.ID, db.RunFailed)
 	id := run.ID.String()
+	// The second directory is deleted: no step calls it any more, so its reset is left to an
+	// admin.
+	if _, err := ts.Engine.DeleteConnector(context.Background(), ts.adminActor(t), buddy.ID); err != nil {
+		t.Fatal(err)
+	}
 
 	page := ts.get(t, c, "/runs/"+id).wantStatus(t, http.StatusOK)
 	wantHTML(t, page)
@@ -130,7 +137,7 @@ func TestDiagnosePanelAndRollbackOfAFailedRun(t *testing.T) {
 	wantInOrder(t, "what was done", section(t, d, "diagnose-done", "</ol>"),
 		"Create the Floh user", "<code>user_create</code> on Floh",
 		"Create the directory account", "<code>createAccount</code> on Directory",
-		"Reset the buddy&#39;s password", "<code>setPassword</code> on Directory")
+		"Reset the buddy&#39;s password", "<code>setPassword</code> on Buddy directory")
 	// What to undo, in the order the rollback runs it: the reset by hand, then the account,
 	// then the Floh user.
 	plan := section(t, d, "rollback-plan", "</ol>")
@@ -138,8 +145,8 @@ func TestDiagnosePanelAndRollbackOfAFailedRun(t *testing.T) {
 		t.Fatalf("%d plan items, want 3:\n%s", n, plan)
 	}
 	wantInOrder(t, "the plan", plan,
-		`badge-warn">by hand`, "Undo <code>setPassword</code> on Directory", "done by step Reset the buddy&#39;s password", "<code>username=bob</code>",
-		">setPassword on Directory is undone only by deleteAccount", `data-testid="plan-manual"`, "An admin must undo it at Directory",
+		`badge-warn">by hand`, "Undo <code>setPassword</code> on Buddy directory", "done by step Reset the buddy&#39;s password", "<code>username=bob</code>",
+		">connector Buddy directory was deleted: undo setPassword by hand, or restore the connector to let Floh undo it.", `data-testid="plan-manual"`, "An admin must undo it at Buddy directory",
 		`badge-info">connector`, "<code>deleteAccount</code> on Directory", "undoes step Create the directory account", "<code>username=jane.new</code>",
 		"deleteAccount undoes it", `data-testid="plan-mock"`,
 		`badge-info">built-in`, "<code>user_delete</code> on Floh", "<code>email=jane.new@example.test</code>", "soft-delete it (it can be restored)")
@@ -202,7 +209,8 @@ func TestDiagnosePanelAndRollbackOfAFailedRun(t *testing.T) {
 		"1 item is left for you to do by hand: it is listed on this page.",
 		"Undoes run", `href="/runs/`+id+`"`, "Rollback of Partial onboarding",
 		"Undo account: deleteAccount on Directory", "Undo user: user_delete on Floh",
-		`data-testid="manual-undo"`, "Left for you to do by hand", "<code>setPassword</code> on Directory", "<code>username=bob</code>")
+		`data-testid="manual-undo"`, "Left for you to do by hand", "<code>setPassword</code> on Buddy directory", "done by step Reset the buddy&#39;s password",
+		"<code>username=bob</code>", "An admin must undo it at Buddy directory")
 	// A completed rollback has nothing to diagnose.
 	wantLacks(t, "the rollback run", comp, `data-testid="diagnose"`, `data-testid="rollback-run"`)
 	if n := ts.count(t, "SELECT count(*) FROM users WHERE email = 'jane.new@example.test' AND deleted_at IS NOT NULL"); n != 1 {
@@ -270,6 +278,7 @@ func TestDiagnosePanelOfRunsWithNothingOrSomethingElseToUndo(t *testing.T) {
 	ts.mockDirectory(t, "Directory", map[string]any{"deleteAccount": map[string]any{"error": map[string]any{
 		"class": "invalid_input", "code": "NOT_ALLOWED_ON_NONLEAF", "message": "the entry has children",
 	}}})
+	ts.mockDirectory(t, "Buddy directory", nil)
 	publish := func(doc string) uuid.UUID {
 		wf := ts.newWorkflow(t, doc)
 		ts.publishWorkflow(t, wf.ID)
@@ -328,5 +337,9 @@ func TestDiagnosePanelOfRunsWithNothingOrSomethingElseToUndo(t *testing.T) {
 		`data-testid="diagnose-system">Directory`, "NOT_ALLOWED_ON_NONLEAF", `data-testid="diagnose-rollback-run"`,
 		`href="/runs/`+partialRun.ID.String()+`"`, "retry this run from it")
 	wantLacks(t, "a failed rollback", d, `data-testid="rollback-run"`, `data-testid="rollback-plan"`)
-	wantContains(t, "a failed rollback's actions", cb, `data-testid="retry-run"`, `data-testid="manual-undo"`)
+	wantContains(t, "a failed rollback's actions", cb, `data-testid="retry-run"`)
+	// The reset it leaves by hand was answered from mock data: there is nothing to undo.
+	wantContains(t, "a failed rollback's by-hand list", section(t, cb, "manual-undo", `data-testid="run-data"`),
+		"Undo <code>setPassword</code> on Buddy directory", "it changed nothing at Buddy directory, so there is nothing to undo by hand")
+	wantLacks(t, "a failed rollback's by-hand list", cb, `data-testid="plan-manual"`)
 }
