@@ -218,7 +218,9 @@ test('every page passes axe (no serious/critical) and is photographed at desktop
   };
   // Data for the run pages: a completed run, a run that failed on the mail relay's mock error
   // (its subject is the live user, so their page shows it), and one waiting in a delay.
-  const rx = { welcome: '', completed: '', failed: '', waiting: '' };
+  // Two runs of a partial onboarding on a mock directory that fail with something to undo
+  // (one of them rolled back, leaving a password reset for an admin to undo by hand).
+  const rx = { welcome: '', completed: '', failed: '', waiting: '', partial: '', rollback: '' };
   const setUpRuns = async (p: Page) => {
     const post = async (url: string, data: object | undefined, status: number) => {
       const res = await p.request.post(url, { data });
@@ -288,11 +290,47 @@ test('every page passes axe (no serious/critical) and is photographed at desktop
         { from: 'pause', to: 'end', on: 'success' },
       ],
     });
+    const directory = (
+      await post('/api/connectors', {
+        name: `Directory (mock) ${tag}`,
+        type: 'ldap',
+        mockMode: true,
+        config: { url: 'ldap://127.0.0.1:9', bindDN: 'cn=floh,dc=example,dc=test', bindPassword: 'bind-secret', baseDN: 'dc=example,dc=test' },
+        mockData: { addToGroup: { error: { class: 'not_found', code: 'GROUP_NOT_FOUND', message: 'no group named staff in the directory' } } },
+      }, 201)
+    ).id as string;
+    const ldapStep = (id: string, name: string, command: string, params: object) =>
+      ({ id, name, type: 'connector', config: { connectorId: directory, command, params } });
+    const partial = await publish({
+      name: `Partial onboarding ${tag}`,
+      variables: [{ name: 'username', type: 'string', required: true }],
+      steps: [
+        { id: 'start', name: 'Start', type: 'start' },
+        { id: 'floh-user', name: 'Create the Floh user', type: 'user_create', config: { email: '{{username}}@example.com', displayName: 'New Joiner' } },
+        ldapStep('account', 'Create the directory account', 'createAccount', { username: '{{username}}', surname: 'Joiner' }),
+        ldapStep('buddy', 'Reset the buddy account password', 'setPassword', { username: 'buddy', password: 'Buddy-Horse-9' }),
+        ldapStep('group', 'Add to the staff group', 'addToGroup', { username: '{{username}}', group: 'staff' }),
+        { id: 'end', name: 'End', type: 'end' },
+      ],
+      edges: [
+        { from: 'start', to: 'floh-user', on: 'success' },
+        { from: 'floh-user', to: 'account', on: 'success' },
+        { from: 'account', to: 'buddy', on: 'success' },
+        { from: 'buddy', to: 'group', on: 'success' },
+        { from: 'group', to: 'end', on: 'success' },
+      ],
+    });
     rx.completed = await start(checks, { email: 'Leaver@Example.com' });
     rx.failed = await start(rx.welcome, { email: 'new.joiner@example.com', manager: liveId, extras: { desk: '4.12' } });
     rx.waiting = await start(waiter, {});
+    rx.partial = await start(partial, { username: `joiner${tag}` });
+    const undone = await start(partial, { username: `leaver${tag}` });
     await until(rx.completed, 'completed');
     await until(rx.failed, 'failed');
+    await until(rx.partial, 'failed');
+    await until(undone, 'failed');
+    rx.rollback = (await post(`/api/runs/${undone}/rollback`, undefined, 201)).runId as string;
+    await until(rx.rollback, 'completed');
   };
   const field = (p: Page, name: string) => p.locator(`[name="${name}"]`);
   const wizardToConfig = async (p: Page) => {
@@ -674,6 +712,30 @@ test('every page passes axe (no serious/critical) and is photographed at desktop
       ready: async (p) => {
         await expect(p.getByTestId('connector-error')).toBeVisible();
         await expect(p.getByTestId('retry-run')).toBeVisible();
+      },
+    },
+    {
+      name: 'run-diagnose',
+      open: (p) => p.goto(`/runs/${rx.partial}#diagnose`),
+      ready: async (p) => {
+        await expect(p.getByTestId('diagnose')).toBeInViewport();
+        await expect(p.getByTestId('rollback-run')).toBeVisible();
+      },
+    },
+    {
+      name: 'run-rollback-confirm',
+      open: (p) => p.goto(`/runs/${rx.partial}/rollback`),
+      ready: async (p) => {
+        await expect(p.getByTestId('plan-item')).toHaveCount(3);
+        await expect(p.getByTestId('confirm-button')).toBeVisible();
+      },
+    },
+    {
+      name: 'run-rollback-run',
+      open: (p) => p.goto(`/runs/${rx.rollback}`),
+      ready: async (p) => {
+        await expect(p.getByTestId('run-status')).toHaveText('completed');
+        await expect(p.getByTestId('manual-undo')).toBeVisible();
       },
     },
     {
