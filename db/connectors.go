@@ -165,9 +165,14 @@ type Execution struct {
 	Error       json.RawMessage `bun:"error,type:jsonb,nullzero" json:"error,omitempty"`
 }
 
-// InsertExecution records a connector call.
+// InsertExecution records a connector call. Every step of a run makes one, so its statement
+// keeps its parameters (see params).
 func InsertExecution(ctx context.Context, idb bun.IDB, x *Execution) error {
-	if _, err := idb.NewInsert().Model(x).Exec(ctx); err != nil {
+	err := params(idb).QueryRowContext(ctx, `INSERT INTO connector_executions (connector_id, at, source, actor, command,
+		params, mock, success, duration_ms, output, error) VALUES ($1, $2, $3, $4, $5, coalesce($6::jsonb, '{}'), $7, $8, $9, $10, $11) RETURNING id`,
+		x.ConnectorID, x.At, x.Source, x.Actor, x.Command, jsonParam(x.Params), x.Mock, x.Success, x.DurationMS,
+		jsonParam(x.Output), jsonParam(x.Error)).Scan(&x.ID)
+	if err != nil {
 		return fmt.Errorf("insert connector execution: %w", err)
 	}
 	return nil

@@ -225,28 +225,23 @@ func (s *StepExecution) Active() bool {
 	return false
 }
 
-// InsertStepExecution stores a new step execution; the caller sets every field.
-func InsertStepExecution(ctx context.Context, idb bun.IDB, s *StepExecution) error {
-	_, err := params(idb).ExecContext(ctx, `INSERT INTO step_executions (id, run_id, seq, step_id, step_name,
-		step_type, iteration, status, attempts, idempotency_key, job_id, due_at, started_at, finished_at, output,
-		error, child_run_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`,
-		s.ID, s.RunID, s.Seq, s.StepID, s.Name, s.Type, s.Iteration, s.Status, s.Attempts, s.IdempotencyKey, s.JobID,
-		s.DueAt, s.StartedAt, s.FinishedAt, jsonParam(s.Output), jsonParam(s.Error), s.ChildRunID)
+// InsertNextStepExecution stores s as the run's next step execution: it sets s.Seq (after
+// the run's last) and s.Iteration (how many times the run has reached the step, this one
+// included), and the idempotency key every attempt of it carries, which is a plain UUID
+// derived from (run, step, iteration) alone, so it fits any header and is the same however
+// often it is computed. The caller sets the other fields and holds the run's lock.
+func InsertNextStepExecution(ctx context.Context, idb bun.IDB, s *StepExecution) error {
+	err := params(idb).QueryRowContext(ctx, `WITH pos AS (
+			SELECT coalesce(max(seq), 0) + 1 AS seq, count(*) FILTER (WHERE step_id = $3) + 1 AS iteration
+			FROM step_executions WHERE run_id = $2)
+		INSERT INTO step_executions (id, run_id, seq, step_id, step_name, step_type, iteration, status, idempotency_key)
+		SELECT $1, $2, pos.seq, $3, $4, $5, pos.iteration, $6, md5($2::text || '/' || $3 || '/' || pos.iteration)::uuid::text
+		FROM pos RETURNING seq, iteration, idempotency_key`,
+		s.ID, s.RunID, s.StepID, s.Name, s.Type, s.Status).Scan(&s.Seq, &s.Iteration, &s.IdempotencyKey)
 	if err != nil {
-		return fmt.Errorf("insert step execution: %w", err)
+		return fmt.Errorf("insert step execution in run %s: %w", s.RunID, err)
 	}
 	return nil
-}
-
-// NextStepPosition returns the seq of the run's next step execution and the iteration of
-// stepID it would be. The caller holds the run's lock.
-func NextStepPosition(ctx context.Context, idb bun.IDB, runID uuid.UUID, stepID string) (seq, iteration int, err error) {
-	err = params(idb).QueryRowContext(ctx, `SELECT coalesce(max(seq), 0) + 1, count(*) FILTER (WHERE step_id = $2) + 1
-		FROM step_executions WHERE run_id = $1`, runID, stepID).Scan(&seq, &iteration)
-	if err != nil {
-		return 0, 0, fmt.Errorf("next step position in run %s: %w", runID, err)
-	}
-	return seq, iteration, nil
 }
 
 // ClaimStepExecution starts attempt n of a step execution for River job jobID, and returns

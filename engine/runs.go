@@ -371,28 +371,14 @@ func setVariables(run *db.Run, vars map[string]any) error {
 	return nil
 }
 
-// idempotencyKey is the key every attempt of one step execution carries to the target: the
-// same (run, step, iteration) always gives the same key, and it is a plain UUID whatever the
-// step id holds, so it fits any header.
-func idempotencyKey(runID uuid.UUID, stepID string, iteration int) string {
-	return uuid.NewSHA1(runID, fmt.Appendf(nil, "%s/%d", stepID, iteration)).String()
-}
-
 // scheduleStep adds the run's next step execution and the job of its first attempt, in tx.
 func (e *Engine) scheduleStep(ctx context.Context, tx bun.Tx, run *db.Run, step *workflow.Step, tl *timeline) (*db.StepExecution, error) {
-	seq, iteration, err := db.NextStepPosition(ctx, tx, run.ID, step.ID)
-	if err != nil {
-		return nil, err
-	}
 	name := step.Name
 	if name == "" {
 		name = step.ID
 	}
-	se := &db.StepExecution{
-		ID: uuid.New(), RunID: run.ID, Seq: seq, StepID: step.ID, Name: name, Type: step.Type,
-		Iteration: iteration, Status: db.StepPending, IdempotencyKey: idempotencyKey(run.ID, step.ID, iteration),
-	}
-	if err := db.InsertStepExecution(ctx, tx, se); err != nil {
+	se := &db.StepExecution{ID: uuid.New(), RunID: run.ID, StepID: step.ID, Name: name, Type: step.Type, Status: db.StepPending}
+	if err := db.InsertNextStepExecution(ctx, tx, se); err != nil {
 		return nil, err
 	}
 	if err := e.queueStepJob(ctx, tx, runStepArgs{RunID: run.ID, StepExecutionID: se.ID, Attempt: 1}, time.Time{}); err != nil {
