@@ -51,6 +51,12 @@ type Options struct {
 	// StuckRunTimeout fails a run that makes no progress for this long
 	// (STUCK_RUN_TIMEOUT_MINUTES); 0 means DefaultStuckRunTimeout.
 	StuckRunTimeout time.Duration
+	// RescueStuckJobsAfter is how long a River job may stay running before River takes its
+	// process for dead (crashed or killed) and works the job again; 0 means
+	// DefaultRescueStuckJobsAfter. River rescues a job only once its timeout has passed too,
+	// so this also bounds the jobs' timeouts: a step attempt still running after this long
+	// is cut off and made again. It must exceed the longest step timeout.
+	RescueStuckJobsAfter time.Duration
 }
 
 // fetchCooldown is the least time between two fetches of a River worker, and between two
@@ -60,6 +66,9 @@ const fetchCooldown = 2 * time.Millisecond
 
 // DefaultHealthInterval is how often connectors are tested unless configured otherwise.
 const DefaultHealthInterval = 5 * time.Minute
+
+// DefaultRescueStuckJobsAfter is River's own default, above the longest step timeout.
+const DefaultRescueStuckJobsAfter = time.Hour
 
 // Engine is the domain service shared by handlers, the CLI and background work.
 type Engine struct {
@@ -74,6 +83,7 @@ type Engine struct {
 	mockAll        bool
 	healthInterval time.Duration
 	stuckTimeout   time.Duration
+	rescueAfter    time.Duration
 	// definitions caches parsed workflow versions, which never change once published.
 	definitions sync.Map // versionKey → *workflow.Definition
 
@@ -98,6 +108,7 @@ func New(opts Options) (*Engine, error) {
 		mockAll:        opts.MockConnectors,
 		healthInterval: opts.HealthInterval,
 		stuckTimeout:   opts.StuckRunTimeout,
+		rescueAfter:    opts.RescueStuckJobsAfter,
 	}
 	if e.registry == nil {
 		return nil, errors.New("engine: no connector registry")
@@ -107,6 +118,9 @@ func New(opts Options) (*Engine, error) {
 	}
 	if e.stuckTimeout <= 0 {
 		e.stuckTimeout = DefaultStuckRunTimeout
+	}
+	if e.rescueAfter <= 0 {
+		e.rescueAfter = DefaultRescueStuckJobsAfter
 	}
 	var err error
 	if e.secrets, err = newSecretBox(opts.SecretKey, opts.SecretKeyPrevious); err != nil {
@@ -146,6 +160,12 @@ func (e *Engine) Start(ctx context.Context) error {
 		Workers:       e.workers,
 		FetchCooldown: fetchCooldown,
 		Logger:        e.log,
+		// A job stays running after its process died until River's leader rescues it; the
+		// step worker then takes its claim up again (RUNS.md, S3).
+		RescueStuckJobsAfter: e.rescueAfter,
+		// River refuses a rescue sooner than the timeout of jobs whose worker sets none
+		// (notification emails), so a shorter rescue shortens that timeout too.
+		JobTimeout: min(river.JobTimeoutDefault, e.rescueAfter),
 	})
 	if err != nil {
 		return fmt.Errorf("river client: %w", err)

@@ -81,9 +81,10 @@ type runStepWorker struct {
 }
 
 // Timeout is a backstop above the longest step timeout, which the engine enforces itself on
-// its own clock.
+// its own clock. River rescues the job of a dead process only once its timeout has passed
+// too, so it is never longer than RescueStuckJobsAfter.
 func (w *runStepWorker) Timeout(*river.Job[runStepArgs]) time.Duration {
-	return maxStepTimeout + time.Minute
+	return min(maxStepTimeout+time.Minute, w.engine.rescueAfter)
 }
 
 func (w *runStepWorker) Work(ctx context.Context, job *river.Job[runStepArgs]) error {

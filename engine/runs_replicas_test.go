@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"floh/db"
+	"floh/db/dbtest"
 	"floh/engine"
 )
 
@@ -26,16 +26,7 @@ func TestThreeReplicasCompleteEveryStepOnce(t *testing.T) {
 	}
 	waitAllFinished(t, f, 2*time.Minute)
 
-	var completed, executions, retried int
-	q := `SELECT (SELECT count(*) FROM runs WHERE status = $1),
-		(SELECT count(*) FROM step_executions WHERE status = 'completed'),
-		(SELECT count(*) FROM step_executions WHERE attempts <> 1)`
-	if err := f.db.Pool.QueryRow(f.ctx, q, db.RunCompleted).Scan(&completed, &executions, &retried); err != nil {
-		t.Fatal(err)
-	}
-	if completed != runs || executions != runs*(connectorSteps+2) || retried != 0 {
-		t.Fatalf("%d runs completed, %d step executions completed, %d with more than one attempt", completed, executions, retried)
-	}
+	dbtest.WantCompletedOnce(t, f.db, runs, connectorSteps+2)
 	rows, err := f.db.Pool.Query(f.ctx, `SELECT idempotency_key FROM step_executions WHERE step_type = 'connector'`)
 	if err != nil {
 		t.Fatal(err)

@@ -50,6 +50,9 @@ type config struct {
 	MockConnectors bool
 	// HealthInterval is how often enabled connectors are tested (FLOH_HEALTH_INTERVAL).
 	HealthInterval time.Duration
+	// RescueStuckJobsAfter is how long a job may stay running before it is taken for dead
+	// and worked again (FLOH_RESCUE_STUCK_JOBS_AFTER).
+	RescueStuckJobsAfter time.Duration
 }
 
 // devOIDC reports whether the built-in development provider serves logins.
@@ -125,6 +128,14 @@ func loadConfig(getenv func(string) string) (*config, error) {
 			problems = append(problems, fmt.Sprintf("FLOH_HEALTH_INTERVAL must be a duration between 10s and 24h such as 5m, not %q", v))
 		}
 		c.HealthInterval = d
+	}
+	c.RescueStuckJobsAfter = engine.DefaultRescueStuckJobsAfter
+	if v := getenv("FLOH_RESCUE_STUCK_JOBS_AFTER"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			problems = append(problems, fmt.Sprintf("FLOH_RESCUE_STUCK_JOBS_AFTER must be a positive duration such as 1h (keep it above the longest step timeout), not %q", v))
+		}
+		c.RescueStuckJobsAfter = d
 	}
 	if c.OIDCIssuer != "" {
 		if u, err := url.Parse(c.OIDCIssuer); err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
@@ -295,6 +306,7 @@ func (c *config) engineOptions(d *db.DB, log *slog.Logger) (engine.Options, erro
 		DB: d, Logger: log, BaseURL: c.BaseURL.String(), Connectors: reg,
 		SecretKey:      deriveKey(c.EncryptionKey, "connector secrets", 32),
 		MockConnectors: c.MockConnectors, HealthInterval: c.HealthInterval,
+		RescueStuckJobsAfter: c.RescueStuckJobsAfter,
 	}
 	if c.EncryptionKeyPrevious != nil {
 		o.SecretKeyPrevious = deriveKey(c.EncryptionKeyPrevious, "connector secrets", 32)

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"floh/engine"
 )
 
 func env(m map[string]string) func(string) string {
@@ -120,6 +122,22 @@ func TestConnectorSettings(t *testing.T) {
 	for _, v := range []string{"5", "1s", "48h", "soon"} {
 		if _, err := loadConfig(env(map[string]string{"FLOH_HEALTH_INTERVAL": v})); err == nil || !strings.Contains(err.Error(), "FLOH_HEALTH_INTERVAL") {
 			t.Errorf("FLOH_HEALTH_INTERVAL=%s: %v", v, err)
+		}
+	}
+}
+
+func TestRescueStuckJobsAfter(t *testing.T) {
+	c, err := loadConfig(env(map[string]string{}))
+	if err != nil || c.RescueStuckJobsAfter != engine.DefaultRescueStuckJobsAfter {
+		t.Fatalf("default: %v %v", c, err)
+	}
+	c, err = loadConfig(env(map[string]string{"FLOH_RESCUE_STUCK_JOBS_AFTER": "45m"}))
+	if err != nil || c.RescueStuckJobsAfter.String() != "45m0s" {
+		t.Fatalf("45m: %v %v", c, err)
+	}
+	for _, v := range []string{"0s", "-1m", "45", "soon"} {
+		if _, err := loadConfig(env(map[string]string{"FLOH_RESCUE_STUCK_JOBS_AFTER": v})); err == nil || !strings.Contains(err.Error(), "FLOH_RESCUE_STUCK_JOBS_AFTER") {
+			t.Errorf("FLOH_RESCUE_STUCK_JOBS_AFTER=%s: %v", v, err)
 		}
 	}
 }

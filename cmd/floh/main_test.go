@@ -19,7 +19,12 @@ import (
 	"floh/engine"
 )
 
-func TestMain(m *testing.M) { dbtest.Main(m) }
+func TestMain(m *testing.M) {
+	if os.Getenv(serveChildEnv) != "" {
+		serveChild()
+	}
+	dbtest.Main(m)
+}
 
 // dataDir is a data directory the postgres user can reach when the tests run as root.
 func dataDir(t *testing.T) string {
