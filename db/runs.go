@@ -123,6 +123,8 @@ type RunFilter struct {
 	WorkflowID  *uuid.UUID
 	SubjectType string
 	SubjectID   string
+	// StartedByID, when set, keeps the runs that user started.
+	StartedByID *uuid.UUID
 	Page        Page
 }
 
@@ -141,6 +143,9 @@ func ListRuns(ctx context.Context, idb bun.IDB, f RunFilter) ([]Run, int, error)
 	}
 	if f.SubjectID != "" {
 		q = q.Where("subject_id = ?", f.SubjectID)
+	}
+	if f.StartedByID != nil {
+		q = q.Where("started_by_id = ?", *f.StartedByID)
 	}
 	total, err := f.Page.apply(q.OrderExpr("started_at DESC, id DESC")).ScanAndCount(ctx)
 	if err != nil {

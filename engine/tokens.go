@@ -38,6 +38,20 @@ type Principal struct {
 // Can reports whether the principal holds p.
 func (p *Principal) Can(perm Permission) bool { return p != nil && p.Permissions[perm] }
 
+// CanSeeRun reports whether the principal may read a run: run:read shows every run, and
+// everyone sees the runs they started (PRODUCT §1), so a requestor can follow their own.
+func (p *Principal) CanSeeRun(run *db.Run) bool {
+	return p.Can(PermRunRead) || (p != nil && run.StartedBy.ID != nil && *run.StartedBy.ID == p.User.ID)
+}
+
+// RunScope narrows a run list to what the principal may read: every run with run:read,
+// else the runs they started.
+func (p *Principal) RunScope(f *db.RunFilter) {
+	if !p.Can(PermRunRead) {
+		f.StartedByID = &p.User.ID
+	}
+}
+
 // Actor is the principal as the audit log records it.
 func (p *Principal) Actor() Actor {
 	return Actor{UserID: &p.User.ID, Label: p.User.Email, TokenID: p.TokenID, IP: p.IP}

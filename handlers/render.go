@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/a-h/templ"
@@ -218,7 +219,7 @@ func (s *Server) page(r *http.Request, title, section string) views.Page {
 		p.User.Roles = "no roles"
 	}
 	for _, item := range navigation {
-		if item.perm == "" || pr.Can(item.perm) {
+		if item.perms == nil || slices.ContainsFunc(item.perms, pr.Can) {
 			p.Nav = append(p.Nav, views.NavItem{Section: item.section, Label: item.label, Href: item.href})
 		}
 	}
@@ -232,20 +233,22 @@ func (s *Server) page(r *http.Request, title, section string) views.Page {
 	return p
 }
 
-// navigation lists the built pages; the ones the user may not open are left out.
+// navigation lists the built pages; the ones the user may not open are left out. An item
+// with several permissions shows for any of them: Runs lists every run with run:read, and
+// the runs they started to those who may start workflows.
 var navigation = []struct {
 	section, label, href string
-	perm                 engine.Permission
+	perms                []engine.Permission
 }{
-	{"dashboard", "Dashboard", "/", ""},
-	{"users", "Users", "/users", engine.PermUserRead},
-	{"connectors", "Connectors", "/connectors", engine.PermConnectorRead},
-	{"workflows", "Workflows", "/workflows", engine.PermWorkflowRead},
-	{"runs", "Runs", "/runs", engine.PermRunRead},
-	{"incidents", "Incidents", "/incidents", engine.PermEventRead},
-	{"events", "Events", "/events", engine.PermEventRead},
-	{"audit", "Audit log", "/audit", engine.PermAuditRead},
-	{"settings", "Settings", "/settings", engine.PermSettingsManage},
+	{"dashboard", "Dashboard", "/", nil},
+	{"users", "Users", "/users", []engine.Permission{engine.PermUserRead}},
+	{"connectors", "Connectors", "/connectors", []engine.Permission{engine.PermConnectorRead}},
+	{"workflows", "Workflows", "/workflows", []engine.Permission{engine.PermWorkflowRead}},
+	{"runs", "Runs", "/runs", []engine.Permission{engine.PermRunRead, engine.PermWorkflowStart}},
+	{"incidents", "Incidents", "/incidents", []engine.Permission{engine.PermEventRead}},
+	{"events", "Events", "/events", []engine.Permission{engine.PermEventRead}},
+	{"audit", "Audit log", "/audit", []engine.Permission{engine.PermAuditRead}},
+	{"settings", "Settings", "/settings", []engine.Permission{engine.PermSettingsManage}},
 }
 
 // flash stores a message for the next page the user sees.

@@ -131,14 +131,14 @@ func (s *Server) routes() []route {
 
 		// Runs. Changing a running run's variables, cancelling, retrying and rolling back are all
 		// "operating a run", which run:cancel grants.
-		{method: "GET", pattern: "/api/runs", perm: runRead, h: s.listRunsAPI},
-		{method: "GET", pattern: "/api/runs/{id}", perm: runRead, h: s.showRunAPI},
+		{method: "GET", pattern: "/api/runs", perm: anySignedIn, h: s.listRunsAPI},
+		{method: "GET", pattern: "/api/runs/{id}", perm: anySignedIn, h: s.showRunAPI},
 		{method: "PUT", pattern: "/api/runs/{id}", perm: runCancel, h: s.updateRunAPI},
 		{method: "POST", pattern: "/api/runs/{id}/cancel", perm: runCancel, h: s.cancelRunAPI},
 		{method: "POST", pattern: "/api/runs/{id}/retry", perm: runCancel, h: s.retryRunAPI},
-		{method: "GET", pattern: "/api/runs/{id}/timeline", perm: runRead, h: s.runTimelineAPI},
-		{method: "GET", pattern: "/api/runs/{id}/diagnose", perm: runRead, h: s.diagnoseRunAPI},
-		{method: "GET", pattern: "/api/runs/{id}/rollback-plan", perm: runRead, h: s.rollbackPlanAPI},
+		{method: "GET", pattern: "/api/runs/{id}/timeline", perm: anySignedIn, h: s.runTimelineAPI},
+		{method: "GET", pattern: "/api/runs/{id}/diagnose", perm: anySignedIn, h: s.diagnoseRunAPI},
+		{method: "GET", pattern: "/api/runs/{id}/rollback-plan", perm: anySignedIn, h: s.rollbackPlanAPI},
 		{method: "POST", pattern: "/api/runs/{id}/rollback", perm: runCancel, h: s.rollbackRunAPI},
 
 		// Workflow pages, with the API's permissions: saving the JSON editor, deleting and
@@ -160,8 +160,8 @@ func (s *Server) routes() []route {
 
 		// Run pages, with the API's permissions: cancelling, retrying and rolling back need
 		// run:cancel; the diagnose panel is part of the run's page.
-		{method: "GET", pattern: "/runs", perm: runRead, h: s.listRuns},
-		{method: "GET", pattern: "/runs/{id}", perm: runRead, h: s.showRun},
+		{method: "GET", pattern: "/runs", perm: anySignedIn, h: s.listRuns},
+		{method: "GET", pattern: "/runs/{id}", perm: anySignedIn, h: s.showRun},
 		{method: "GET", pattern: "/runs/{id}/cancel", perm: runCancel, h: s.confirmCancelRun},
 		{method: "POST", pattern: "/runs/{id}/cancel", perm: runCancel, h: s.cancelRun},
 		{method: "POST", pattern: "/runs/{id}/retry", perm: runCancel, h: s.retryRun},

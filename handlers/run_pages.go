@@ -93,11 +93,12 @@ func (s *Server) listRuns(w http.ResponseWriter, r *http.Request) error {
 		// A hand-edited address still shows the list.
 		f = db.RunFilter{Page: db.Page{Page: 1, PageSize: defaultPageSize}}
 	}
+	principalFrom(r).RunScope(&f)
 	runs, total, err := s.engine.ListRuns(r.Context(), f)
 	if err != nil {
 		return err
 	}
-	p := views.RunsPage{Page: s.page(r, "Runs", "runs"), Status: f.Status, Statuses: runStatusOptions}
+	p := views.RunsPage{Page: s.page(r, "Runs", "runs"), Status: f.Status, Statuses: runStatusOptions, OwnOnly: f.StartedByID != nil}
 	if f.WorkflowID != nil {
 		p.WorkflowID = f.WorkflowID.String()
 	}
@@ -139,12 +140,21 @@ func (s *Server) workflowOptions(ctx context.Context, current string) ([]views.O
 	return out, nil
 }
 
+// runForPath is the run the path names, if the principal may see it; another user's run is
+// not found for one who may only see their own, so its existence does not leak either.
 func (s *Server) runForPath(r *http.Request) (*db.Run, error) {
 	id, err := pathID(r, "id")
 	if err != nil {
 		return nil, err
 	}
-	return s.engine.FindRun(r.Context(), id)
+	run, err := s.engine.FindRun(r.Context(), id)
+	if err != nil {
+		return nil, err
+	}
+	if !principalFrom(r).CanSeeRun(run) {
+		return nil, fmt.Errorf("find run %s: %w", id, db.ErrNotFound)
+	}
+	return run, nil
 }
 
 func (s *Server) showRun(w http.ResponseWriter, r *http.Request) error {

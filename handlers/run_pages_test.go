@@ -352,8 +352,9 @@ func TestStartFormKeepsValuesOn422AndStartsARun(t *testing.T) {
 		`href="/runs/`+runID.String()+`"`, "Grant access", `badge-info">pending`)
 	wantContains(t, "a user without runs", ts.get(t, c, "/users/"+manager.ID.String()).Body, "No workflow activity")
 
-	// A requestor may start workflows but not read runs: the button, no runs link.
-	req := ts.get(t, ts.loginAs(t, "demo-requestor"), "/workflows/"+id).Body
-	wantContains(t, "the requestor's view", req, `data-testid="start-workflow"`)
-	wantLacks(t, "the requestor's view", req, `data-testid="workflow-runs"`, `data-testid="nav-runs"`)
+	// A requestor may start workflows and follow the runs they started, but not others'.
+	reqClient := ts.loginAs(t, "demo-requestor")
+	req := ts.get(t, reqClient, "/workflows/"+id).Body
+	wantContains(t, "the requestor's view", req, `data-testid="start-workflow"`, `data-testid="workflow-runs"`, `data-testid="nav-runs"`)
+	wantLacks(t, "the requestor's runs", ts.get(t, reqClient, "/runs?workflowId="+id).Body, runID.String())
 }

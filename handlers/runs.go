@@ -78,6 +78,7 @@ func (s *Server) listRunsAPI(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	principalFrom(r).RunScope(&f)
 	runs, total, err := s.engine.ListRuns(r.Context(), f)
 	if err != nil {
 		return err
@@ -86,11 +87,7 @@ func (s *Server) listRunsAPI(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) showRunAPI(w http.ResponseWriter, r *http.Request) error {
-	id, err := pathID(r, "id")
-	if err != nil {
-		return err
-	}
-	run, err := s.engine.FindRun(r.Context(), id)
+	run, err := s.runForPath(r)
 	if err != nil {
 		return err
 	}
@@ -151,11 +148,11 @@ func (s *Server) runAction(w http.ResponseWriter, r *http.Request, act func(ctx 
 }
 
 func (s *Server) runTimelineAPI(w http.ResponseWriter, r *http.Request) error {
-	id, err := pathID(r, "id")
+	run, err := s.runForPath(r)
 	if err != nil {
 		return err
 	}
-	entries, err := s.engine.RunTimeline(r.Context(), id)
+	entries, err := s.engine.RunTimeline(r.Context(), run.ID)
 	if err != nil {
 		return err
 	}
@@ -163,11 +160,11 @@ func (s *Server) runTimelineAPI(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) diagnoseRunAPI(w http.ResponseWriter, r *http.Request) error {
-	id, err := pathID(r, "id")
+	run, err := s.runForPath(r)
 	if err != nil {
 		return err
 	}
-	d, err := s.engine.DiagnoseRun(r.Context(), id)
+	d, err := s.engine.DiagnoseRun(r.Context(), run.ID)
 	if err != nil {
 		return err
 	}
@@ -175,11 +172,11 @@ func (s *Server) diagnoseRunAPI(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) rollbackPlanAPI(w http.ResponseWriter, r *http.Request) error {
-	id, err := pathID(r, "id")
+	run, err := s.runForPath(r)
 	if err != nil {
 		return err
 	}
-	items, err := s.engine.RollbackPlan(r.Context(), id)
+	items, err := s.engine.RollbackPlan(r.Context(), run.ID)
 	if err != nil {
 		return err
 	}

@@ -113,3 +113,51 @@ func TestRunsAPI(t *testing.T) {
 		t.Fatalf("bad filters: %+v", e.Details)
 	}
 }
+
+// A requestor holds no run:read but follows the runs they started (PRODUCT §1): the list
+// holds only theirs, and another user's run is not found, through the API and the pages.
+func TestRequestorFollowsOwnRuns(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	admin, requestor := ts.demo(t, "demo-admin"), ts.demo(t, "demo-requestor")
+	adminTok, reqTok := bearer(ts.token(t, admin, nil)), bearer(ts.token(t, requestor, nil))
+	var wf workflowView
+	ts.do(t, nil, "POST", "/api/workflows", transformWorkflow, adminTok...).wantStatus(t, 201).json(t, &wf)
+	ts.do(t, nil, "POST", "/api/workflows/"+wf.ID+"/publish", nil, adminTok...).wantStatus(t, 200)
+	start := func(tok []string) string {
+		var started struct {
+			RunID string `json:"runId"`
+		}
+		ts.do(t, nil, "POST", "/api/workflows/"+wf.ID+"/start", map[string]any{"variables": map[string]any{"n": 1}}, tok...).
+			wantStatus(t, 201).json(t, &started)
+		return started.RunID
+	}
+	mine, theirs := start(reqTok), start(adminTok)
+
+	var list struct {
+		Total int          `json:"total"`
+		Items []runAPIView `json:"items"`
+	}
+	ts.do(t, nil, "GET", "/api/runs", nil, reqTok...).wantStatus(t, 200).json(t, &list)
+	if list.Total != 1 || len(list.Items) != 1 || list.Items[0].ID != mine {
+		t.Fatalf("the requestor's list: %+v", list)
+	}
+	ts.do(t, nil, "GET", "/api/runs", nil, adminTok...).wantStatus(t, 200).json(t, &list)
+	if list.Total != 2 {
+		t.Fatalf("run:read lists every run: %+v", list)
+	}
+	for _, path := range []string{"", "/timeline", "/diagnose", "/rollback-plan"} {
+		ts.do(t, nil, "GET", "/api/runs/"+mine+path, nil, reqTok...).wantStatus(t, 200)
+		ts.do(t, nil, "GET", "/api/runs/"+theirs+path, nil, reqTok...).apiError(t, 404, "not_found")
+	}
+	// Operating a run still needs run:cancel, their own included.
+	ts.do(t, nil, "POST", "/api/runs/"+mine+"/cancel", nil, reqTok...).apiError(t, 403, "forbidden")
+
+	c := ts.loginAs(t, "demo-requestor")
+	page := ts.get(t, c, "/runs").wantStatus(t, 200)
+	if !strings.Contains(page.Body, mine) || strings.Contains(page.Body, theirs) || !strings.Contains(page.Body, "The runs you started") {
+		t.Fatalf("the requestor's runs page lists %s only and links Runs in the navigation:\n%s", mine, page.Body)
+	}
+	ts.get(t, c, "/runs/"+mine).wantStatus(t, 200)
+	ts.get(t, c, "/runs/"+theirs).wantStatus(t, 404)
+}

@@ -230,7 +230,8 @@ func (s *Server) workflowPage(r *http.Request, doc *engine.WorkflowDoc, shown in
 			p.Actions.NewDraftFrom = shown
 		}
 		p.Actions.Start = wf.Status == db.WorkflowActive && pr.Can(engine.PermWorkflowStart)
-		p.Actions.Runs = wf.Version > 0 && pr.Can(engine.PermRunRead)
+		// Those who may only start workflows see the runs they started there.
+		p.Actions.Runs = wf.Version > 0 && (pr.Can(engine.PermRunRead) || pr.Can(engine.PermWorkflowStart))
 	}
 	s.fillVersions(&p, doc, versions)
 	return p, nil

@@ -849,6 +849,8 @@ type RunsPage struct {
 	// Poll is the address the table refreshes itself from while a run on it is moving;
 	// "" when every run shown has finished.
 	Poll string
+	// OwnOnly is set for a viewer without run:read, who sees the runs they started.
+	OwnOnly bool
 }
 
 // RunRow is one run in a list.
