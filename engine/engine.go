@@ -159,7 +159,11 @@ func (e *Engine) Start(ctx context.Context) error {
 		Queues:        map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 10}},
 		Workers:       e.workers,
 		FetchCooldown: fetchCooldown,
-		Logger:        e.log,
+		// Inserts notify the workers at most once per fetchCooldown, so a job inserted just
+		// after another may go unannounced; the poll bounds how long it can wait (River's
+		// default of 1 s stalled a run's next step that long). An idle poll is one query.
+		FetchPollInterval: 100 * time.Millisecond,
+		Logger:            e.log,
 		// A job stays running after its process died until River's leader rescues it; the
 		// step worker then takes its claim up again (RUNS.md, S3).
 		RescueStuckJobsAfter: e.rescueAfter,

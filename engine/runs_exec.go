@@ -164,7 +164,6 @@ func (e *Engine) workStep(ctx context.Context, jobID int64, args runStepArgs) er
 			run.UpdatedAt = now
 		}
 		tl := &timeline{run: run, at: now}
-		tl.add(se, "step_started", fmt.Sprintf("Step %s started (attempt %d)", se.Name, se.Attempts), map[string]any{"attempt": se.Attempts})
 		step := def.Step(se.StepID)
 		vars, err := e.evalVariables(run)
 		if err != nil {
@@ -902,10 +901,9 @@ func (e *Engine) finishRun(ctx context.Context, tx bun.Tx, run *db.Run, status s
 }
 
 func (e *Engine) saveRun(ctx context.Context, tx bun.Tx, run *db.Run, tl *timeline) error {
-	if err := db.UpdateRun(ctx, tx, run); err != nil {
-		return err
-	}
-	return tl.save(ctx, tx)
+	err := db.UpdateRunWithTimeline(ctx, tx, run, tl.entries)
+	tl.entries = nil
+	return err
 }
 
 // mustJSON encodes values the engine built itself, which always encode.
