@@ -10,11 +10,13 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -53,6 +55,9 @@ type config struct {
 	// RescueStuckJobsAfter is how long a job may stay running before it is taken for dead
 	// and worked again (FLOH_RESCUE_STUCK_JOBS_AFTER).
 	RescueStuckJobsAfter time.Duration
+	// StuckRunTimeout fails a pending or running run that makes no progress for this long
+	// (STUCK_RUN_TIMEOUT_MINUTES).
+	StuckRunTimeout time.Duration
 }
 
 // devOIDC reports whether the built-in development provider serves logins.
@@ -136,6 +141,15 @@ func loadConfig(getenv func(string) string) (*config, error) {
 			problems = append(problems, fmt.Sprintf("FLOH_RESCUE_STUCK_JOBS_AFTER must be a positive duration such as 1h (keep it above the longest step timeout), not %q", v))
 		}
 		c.RescueStuckJobsAfter = d
+	}
+	c.StuckRunTimeout = engine.DefaultStuckRunTimeout
+	if v := getenv("STUCK_RUN_TIMEOUT_MINUTES"); v != "" {
+		// Whole minutes, as documented; the upper bound only keeps the duration from overflowing.
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n <= 0 || n > int64(math.MaxInt64/time.Minute) {
+			problems = append(problems, fmt.Sprintf("STUCK_RUN_TIMEOUT_MINUTES must be a positive whole number of minutes such as 30, not %q", v))
+		}
+		c.StuckRunTimeout = time.Duration(n) * time.Minute
 	}
 	if c.OIDCIssuer != "" {
 		if u, err := url.Parse(c.OIDCIssuer); err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
@@ -306,7 +320,7 @@ func (c *config) engineOptions(d *db.DB, log *slog.Logger) (engine.Options, erro
 		DB: d, Logger: log, BaseURL: c.BaseURL.String(), Connectors: reg,
 		SecretKey:      deriveKey(c.EncryptionKey, "connector secrets", 32),
 		MockConnectors: c.MockConnectors, HealthInterval: c.HealthInterval,
-		RescueStuckJobsAfter: c.RescueStuckJobsAfter,
+		RescueStuckJobsAfter: c.RescueStuckJobsAfter, StuckRunTimeout: c.StuckRunTimeout,
 	}
 	if c.EncryptionKeyPrevious != nil {
 		o.SecretKeyPrevious = deriveKey(c.EncryptionKeyPrevious, "connector secrets", 32)

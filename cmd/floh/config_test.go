@@ -3,10 +3,12 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"floh/engine"
+	"floh/handlers"
 )
 
 func env(m map[string]string) func(string) string {
@@ -138,6 +140,29 @@ func TestRescueStuckJobsAfter(t *testing.T) {
 	for _, v := range []string{"0s", "-1m", "45", "soon"} {
 		if _, err := loadConfig(env(map[string]string{"FLOH_RESCUE_STUCK_JOBS_AFTER": v})); err == nil || !strings.Contains(err.Error(), "FLOH_RESCUE_STUCK_JOBS_AFTER") {
 			t.Errorf("FLOH_RESCUE_STUCK_JOBS_AFTER=%s: %v", v, err)
+		}
+	}
+}
+
+func TestStuckRunTimeout(t *testing.T) {
+	c, err := loadConfig(env(map[string]string{}))
+	if err != nil || c.StuckRunTimeout != engine.DefaultStuckRunTimeout {
+		t.Fatalf("default: %v %v", c, err)
+	}
+	c, err = loadConfig(env(map[string]string{"STUCK_RUN_TIMEOUT_MINUTES": "45"}))
+	if err != nil || c.StuckRunTimeout.String() != "45m0s" {
+		t.Fatalf("45: %v %v", c, err)
+	}
+	if o, err := c.engineOptions(nil, nil); err != nil || o.StuckRunTimeout != c.StuckRunTimeout {
+		t.Fatalf("engine options: %v %v", o.StuckRunTimeout, err)
+	}
+	rows := settingsRows(c, "", "", false)
+	if i := slices.IndexFunc(rows, func(s handlers.Setting) bool { return s.Name == "STUCK_RUN_TIMEOUT_MINUTES" }); i < 0 || rows[i].Value != "45" {
+		t.Fatalf("the settings page shows the effective timeout: %+v", rows)
+	}
+	for _, v := range []string{"0", "-5", "1.5", "30m", "soon", "99999999999999"} {
+		if _, err := loadConfig(env(map[string]string{"STUCK_RUN_TIMEOUT_MINUTES": v})); err == nil || !strings.Contains(err.Error(), "STUCK_RUN_TIMEOUT_MINUTES") {
+			t.Errorf("STUCK_RUN_TIMEOUT_MINUTES=%s: %v", v, err)
 		}
 	}
 }

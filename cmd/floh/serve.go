@@ -164,6 +164,7 @@ func settingsRows(cfg *config, issuer, smtp string, embedded bool) []handlers.Se
 		{Name: "FLOH_MOCK_CONNECTORS", Value: mockSetting(cfg.MockConnectors), Help: "Mock mode at system level: a connector call answers from mock data unless the call says otherwise."},
 		{Name: "FLOH_HEALTH_INTERVAL", Value: cfg.HealthInterval.String(), Help: "How often enabled connectors are tested; two failures in a row mark one down."},
 		{Name: "FLOH_RESCUE_STUCK_JOBS_AFTER", Value: cfg.RescueStuckJobsAfter.String(), Help: "How long a step's job may run before it is taken for dead (its server crashed) and worked again; keep it above the longest step timeout."},
+		{Name: "STUCK_RUN_TIMEOUT_MINUTES", Value: fmt.Sprintf("%d", int64(cfg.StuckRunTimeout/time.Minute)), Help: "A pending or running run that makes no progress for this many minutes fails as timed out (checked every minute)."},
 		{Name: "Session", Value: "idle timeout 8 h, absolute 24 h (cookie floh_sid)"},
 	}
 }
