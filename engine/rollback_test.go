@@ -388,6 +388,16 @@ func TestRollbackUndoesTheRunbookChain(t *testing.T) {
 	wantConflict(t, err)
 	_, err = f.eng.RollbackRun(f.ctx, f.actor(), comp.ID)
 	wantConflict(t, err)
+
+	// A retry would carry on from what the rollback undid: refused, naming the rollback run.
+	_, err = f.eng.RetryRun(f.ctx, f.actor(), runID)
+	wantConflict(t, err)
+	if !strings.Contains(err.Error(), "rolled back by run "+comp.ID.String()) {
+		t.Errorf("the refusal does not name the rollback run: %v", err)
+	}
+	if run := f.run(t, runID); run.Status != db.RunFailed {
+		t.Errorf("the refused retry left the run %s", run.Status)
+	}
 }
 
 func TestRollbackUnlinksBeforeDeletingTheAccount(t *testing.T) {

@@ -528,6 +528,15 @@ func (e *Engine) RetryRun(ctx context.Context, a Actor, id uuid.UUID) (*db.Run, 
 		if run.ParentRunID != nil {
 			return Conflict("this run is a sub-workflow of run %s, which has already handled its failure; retry that run instead", run.ParentRunID)
 		}
+		// A retry would carry on from state the rollback has undone. RollbackRun locks this
+		// run too, so the two cannot cross.
+		by, err := db.FindCompensationRun(ctx, tx, run.ID)
+		if err != nil {
+			return err
+		}
+		if by != nil {
+			return Conflict("this run was rolled back by run %s; start the workflow again instead of retrying it", by)
+		}
 		steps, err := db.ListStepExecutions(ctx, tx, run.ID)
 		if err != nil {
 			return err

@@ -3,6 +3,7 @@ package handlers_test
 import (
 	"context"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 )
@@ -106,6 +107,10 @@ func TestDiagnoseRollbackPlanAndRollbackAPI(t *testing.T) {
 		t.Errorf("the rollback is not audited")
 	}
 	ts.do(t, c, "POST", "/api/runs/"+started.RunID+"/rollback", nil, tok...).apiError(t, 409, "conflict")
+	// A retry would carry on from what the rollback undid.
+	if e := ts.do(t, c, "POST", "/api/runs/"+started.RunID+"/retry", nil, tok...).apiError(t, 409, "conflict"); !strings.Contains(e.Message, rb.RunID) {
+		t.Errorf("the refused retry does not name the rollback run: %q", e.Message)
+	}
 	ts.do(t, c, "POST", "/api/runs/00000000-0000-0000-0000-000000000000/rollback", nil, tok...).apiError(t, 404, "not_found")
 }
 
