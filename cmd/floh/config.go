@@ -18,6 +18,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"log/slog"
@@ -209,35 +210,78 @@ func ensureDataDir(dir string) error {
 }
 
 // keyFile returns the content of a key file in the data directory, creating it with gen on
-// first use (mode 0600), so development restarts keep sessions and secrets readable.
-func keyFile(dir, name string, gen func() ([]byte, error)) ([]byte, error) {
+// first use (mode 0600), so development restarts keep sessions and secrets readable. The file
+// appears whole or not at all: a process killed halfway must not leave a file that stops
+// every later start.
+func keyFile(dir, name string, gen func() ([]byte, error), log *slog.Logger) ([]byte, error) {
 	path := filepath.Join(dir, name)
-	b, err := os.ReadFile(path)
-	if err == nil {
-		return b, nil
+	// Several floh processes may start on one fresh data directory (serve and a CLI command):
+	// the directory's lock lets one of them generate the key and the others read it.
+	d, err := os.Open(dir)
+	if err != nil {
+		return nil, fmt.Errorf("open data directory %s: %w", dir, err)
 	}
-	if !errors.Is(err, os.ErrNotExist) {
+	defer d.Close() // and unlocks
+	if err := syscall.Flock(int(d.Fd()), syscall.LOCK_EX); err != nil {
+		return nil, fmt.Errorf("lock data directory %s: %w", dir, err)
+	}
+	b, err := os.ReadFile(path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+	case err != nil:
 		return nil, fmt.Errorf("read %s: %w", path, err)
+	case len(b) > 0:
+		return b, nil
+	default:
+		// An empty file is never a key: it is a write cut short, by a floh that wrote key
+		// files in place or by a crash before the filesystem stored the content.
+		log.Warn("key file is empty, generating a new key", "path", path)
+	}
+	// Temporary files of a process killed before its rename; the lock says none is in use.
+	stale, _ := filepath.Glob(filepath.Join(dir, "."+name+".*.tmp"))
+	for _, p := range stale {
+		os.Remove(p)
 	}
 	if b, err = gen(); err != nil {
 		return nil, err
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if errors.Is(err, os.ErrExist) {
-		// Another floh process generated it first; use theirs.
-		return os.ReadFile(path)
-	} else if err != nil {
-		return nil, fmt.Errorf("create %s: %w", path, err)
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
+	if err := writeKeyFile(d, path, b); err != nil {
 		return nil, fmt.Errorf("write %s: %w", path, err)
 	}
-	return b, f.Close()
+	return b, nil
+}
+
+// writeKeyFile puts b at path, in dir, whole: written to a temporary file beside it and
+// synced, then renamed over path, then the directory synced so the rename survives a crash.
+func writeKeyFile(dir *os.File, path string, b []byte) (err error) {
+	// CreateTemp makes the file 0600, which the key keeps after the rename.
+	f, err := os.CreateTemp(dir.Name(), "."+filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			os.Remove(f.Name())
+		}
+	}()
+	_, err = f.Write(b)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	if err := os.Rename(f.Name(), path); err != nil {
+		return err
+	}
+	return dir.Sync()
 }
 
 // resolveKeys fills in what development may generate: the encryption key.
-func (c *config) resolveKeys() error {
+func (c *config) resolveKeys(log *slog.Logger) error {
 	if c.EncryptionKey != nil {
 		return nil
 	}
@@ -247,7 +291,7 @@ func (c *config) resolveKeys() error {
 			return nil, err
 		}
 		return []byte(hex.EncodeToString(k) + "\n"), nil
-	})
+	}, log)
 	if err != nil {
 		return err
 	}
@@ -279,7 +323,7 @@ func (c *config) cookieKeys() [][]byte {
 }
 
 // devSigningKey is the development provider's RSA key, kept in the data directory.
-func (c *config) devSigningKey() (*rsa.PrivateKey, error) {
+func (c *config) devSigningKey(log *slog.Logger) (*rsa.PrivateKey, error) {
 	raw, err := keyFile(c.DataDir, "dev-oidc-signing-key.pem", func() ([]byte, error) {
 		k, err := rsa.GenerateKey(rand.Reader, 2048)
 		if err != nil {
@@ -290,7 +334,7 @@ func (c *config) devSigningKey() (*rsa.PrivateKey, error) {
 			return nil, err
 		}
 		return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), nil
-	})
+	}, log)
 	if err != nil {
 		return nil, err
 	}

@@ -1,10 +1,14 @@
 package main
 
 import (
+	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"floh/engine"
@@ -74,11 +78,11 @@ func TestDevelopmentKeysAreGeneratedOnceWithMode0600(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.resolveKeys(); err != nil {
+	if err := c.resolveKeys(discard()); err != nil {
 		t.Fatal(err)
 	}
 	first := c.EncryptionKey
-	signing, err := c.devSigningKey()
+	signing, err := c.devSigningKey(discard())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,21 +93,93 @@ func TestDevelopmentKeysAreGeneratedOnceWithMode0600(t *testing.T) {
 		}
 	}
 	c2, _ := loadConfig(env(map[string]string{"FLOH_DATA_DIR": dir}))
-	if err := c2.resolveKeys(); err != nil {
+	if err := c2.resolveKeys(discard()); err != nil {
 		t.Fatal(err)
 	}
-	signing2, _ := c2.devSigningKey()
+	signing2, _ := c2.devSigningKey(discard())
 	if string(c2.EncryptionKey) != string(first) || !signing.Equal(signing2) {
 		t.Fatal("a restart must reuse the generated keys")
 	}
 	// A configured key wins over the file and derived keys differ per purpose.
 	c3, _ := loadConfig(env(map[string]string{"FLOH_DATA_DIR": dir, "FLOH_ENCRYPTION_KEY": strings.Repeat("01", 32)}))
-	if err := c3.resolveKeys(); err != nil || string(c3.EncryptionKey) == string(first) {
+	if err := c3.resolveKeys(discard()); err != nil || string(c3.EncryptionKey) == string(first) {
 		t.Fatalf("configured key: %v", err)
 	}
 	keys := c3.cookieKeys()
 	if len(keys) != 2 || string(keys[0]) == string(keys[1]) {
 		t.Fatal("cookie keys are two distinct derived keys")
+	}
+}
+
+// A key file is written whole or not at all; an empty one, left by a write cut short, is
+// generated again rather than stopping the start.
+func TestKeyFilesAreWrittenWholeAndAnEmptyOneIsReplaced(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{"encryption.key", "dev-oidc-signing-key.pem"} {
+		if err := os.WriteFile(filepath.Join(dir, name), nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// What a process killed between creating its temporary file and the rename leaves.
+	if err := os.WriteFile(filepath.Join(dir, ".encryption.key.123.tmp"), []byte("half"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var logged strings.Builder
+	log := slog.New(slog.NewTextHandler(&logged, nil))
+	c, _ := loadConfig(env(map[string]string{"FLOH_DATA_DIR": dir}))
+	if err := c.resolveKeys(log); err != nil || len(c.EncryptionKey) != 32 {
+		t.Fatalf("an empty encryption.key: %v", err)
+	}
+	if _, err := c.devSigningKey(log); err != nil {
+		t.Fatalf("an empty signing key: %v", err)
+	}
+	for _, name := range []string{"encryption.key", "dev-oidc-signing-key.pem"} {
+		if !strings.Contains(logged.String(), "key file is empty") || !strings.Contains(logged.String(), filepath.Join(dir, name)) {
+			t.Errorf("the regenerated %s is not logged: %s", name, logged.String())
+		}
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	if got := strings.Join(names, " "); got != "dev-oidc-signing-key.pem encryption.key" {
+		t.Errorf("the data directory holds %s, want only the two keys", got)
+	}
+	c2, _ := loadConfig(env(map[string]string{"FLOH_DATA_DIR": dir}))
+	if err := c2.resolveKeys(discard()); err != nil || string(c2.EncryptionKey) != string(c.EncryptionKey) {
+		t.Fatalf("the regenerated key is kept: %v", err)
+	}
+}
+
+// Processes starting together on a fresh data directory all use the one key generated.
+func TestKeyFileIsGeneratedOnceByConcurrentStarts(t *testing.T) {
+	dir := t.TempDir()
+	var generated atomic.Int32
+	keys := make([][]byte, 8)
+	var wg sync.WaitGroup
+	for i := range keys {
+		wg.Go(func() {
+			var err error
+			keys[i], err = keyFile(dir, "encryption.key", func() ([]byte, error) {
+				return fmt.Appendf(nil, "key %d\n", generated.Add(1)), nil
+			}, discard())
+			if err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	for i, k := range keys {
+		if string(k) != string(keys[0]) || len(k) == 0 {
+			t.Errorf("start %d got %q, start 0 %q", i, k, keys[0])
+		}
+	}
+	if n := generated.Load(); n != 1 {
+		t.Errorf("the key was generated %d times", n)
 	}
 }
 

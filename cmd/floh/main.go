@@ -120,7 +120,7 @@ func withEngine(ctx context.Context, getenv func(string) string, log *slog.Logge
 	if err := ensureDataDir(cfg.DataDir); err != nil {
 		return err
 	}
-	if err := cfg.resolveKeys(); err != nil {
+	if err := cfg.resolveKeys(log); err != nil {
 		return err
 	}
 	d, err := openDatabase(ctx, cfg, false, log)

@@ -23,7 +23,7 @@ func serve(ctx context.Context, cfg *config, migrate bool, log *slog.Logger, std
 	if err := ensureDataDir(cfg.DataDir); err != nil {
 		return err
 	}
-	if err := cfg.resolveKeys(); err != nil {
+	if err := cfg.resolveKeys(log); err != nil {
 		return err
 	}
 	var mailer engine.Mailer
@@ -111,7 +111,7 @@ func serve(ctx context.Context, cfg *config, migrate bool, log *slog.Logger, std
 
 // devProvider builds the development OpenID Provider and the client settings that use it.
 func devProvider(cfg *config, log *slog.Logger) (http.Handler, handlers.OIDCConfig, error) {
-	key, err := cfg.devSigningKey()
+	key, err := cfg.devSigningKey(log)
 	if err != nil {
 		return nil, handlers.OIDCConfig{}, err
 	}
