@@ -5,6 +5,7 @@ package dbtest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"floh/db"
 	"floh/db/pgcluster"
@@ -98,9 +100,17 @@ func setup() error {
 	if err != nil {
 		return err
 	}
-	defer d.Close()
-	if _, err := d.Migrate(ctx); err != nil {
+	_, err = d.Migrate(ctx)
+	// Closed before any copy: CREATE DATABASE ... TEMPLATE refuses a template with sessions.
+	d.Close()
+	if err != nil {
 		return fmt.Errorf("migrate template: %w", err)
+	}
+	// Nothing connects to the template from now on but the copies themselves, which read it
+	// without a session; this keeps a stray one off. (It does not reach autovacuum, which
+	// CREATE DATABASE stops itself.)
+	if _, err := admin.Exec(ctx, "ALTER DATABASE "+template+" WITH ALLOW_CONNECTIONS false"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -154,11 +164,34 @@ func createDatabase(t testing.TB, prefix, from string) string {
 		createMu.Lock()
 		defer createMu.Unlock()
 	}
-	if _, err := admin.Exec(ctx, stmt); err != nil {
+	err = retryTemplateInUse(func() error { _, err := admin.Exec(ctx, stmt); return err }, time.Sleep)
+	if err != nil {
 		t.Fatalf("create test database: %v", err)
 	}
 	t.Cleanup(func() { dropDatabase(name) })
 	return name
+}
+
+// templateInUseBackoff are the waits before each new attempt of a CREATE DATABASE that found
+// its template in use, about 3 s in all. Each attempt has already waited up to 5 s in
+// Postgres for the template's sessions to end, so this is for a machine under heavy load.
+var templateInUseBackoff = []time.Duration{
+	100 * time.Millisecond, 200 * time.Millisecond, 400 * time.Millisecond, 800 * time.Millisecond, 1600 * time.Millisecond,
+}
+
+// retryTemplateInUse runs create, again after each wait of templateInUseBackoff while it fails
+// with SQLSTATE 55006 (object_in_use: "source database ... is being accessed by other users").
+func retryTemplateInUse(create func() error, sleep func(time.Duration)) error {
+	err := create()
+	for _, wait := range templateInUseBackoff {
+		var pgErr *pgconn.PgError
+		if !errors.As(err, &pgErr) || pgErr.Code != "55006" {
+			break
+		}
+		sleep(wait)
+		err = create()
+	}
+	return err
 }
 
 func dropDatabase(name string) {
