@@ -30,6 +30,9 @@ var (
 	setupOnce sync.Once
 	setupErr  error
 	cluster   *pgcluster.Cluster
+	// clusterParent is the directory setup made for the cluster's own; the cluster removes
+	// only its own when it closes.
+	clusterParent string
 	// adminURL returns a URL for a database on the test server.
 	adminURL func(dbname string) string
 	counter  atomic.Int64
@@ -50,6 +53,12 @@ func Main(m *testing.M) {
 			fmt.Fprintln(os.Stderr, "dbtest: stop cluster:", err)
 		}
 		cancel()
+	}
+	if clusterParent != "" {
+		// Remove, not RemoveAll: what a cluster that failed to stop left is kept for a look.
+		if err := os.Remove(clusterParent); err != nil {
+			fmt.Fprintln(os.Stderr, "dbtest:", err)
+		}
 	}
 	os.Exit(code)
 }
@@ -73,6 +82,7 @@ func setup() error {
 		if err != nil {
 			return err
 		}
+		clusterParent = base
 		if err := os.Chmod(base, 0o711); err != nil {
 			return err
 		}
