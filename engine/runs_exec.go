@@ -194,12 +194,10 @@ func (e *Engine) workStep(ctx context.Context, jobID int64, args runStepArgs) er
 				}
 			}
 			at = &attempt{run: run, def: def, step: step, se: se, config: rendered, timeout: timeout}
-			if starting {
-				if err := db.UpdateRun(ctx, tx, run); err != nil {
-					return err
-				}
+			if !starting {
+				return nil
 			}
-			return tl.save(ctx, tx)
+			return db.UpdateRun(ctx, tx, run)
 		default:
 			if out, err = e.runInline(ctx, tx, run, def, step, se, vars, tl); err != nil {
 				return err
