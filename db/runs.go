@@ -351,15 +351,24 @@ func InsertTimeline(ctx context.Context, idb bun.IDB, entries []TimelineEntry) e
 	return nil
 }
 
-// UpdateRunWithTimeline writes the mutable columns of r and appends entries to its timeline
-// in one statement: every step transition does both, and a round trip saved there is one
-// saved per step.
-func UpdateRunWithTimeline(ctx context.Context, idb bun.IDB, r *Run, entries []TimelineEntry) error {
+// UpdateRunWithTimeline writes the mutable columns of r and appends entries to its timeline,
+// and x, when set, to its connector's execution log, in one statement: every step transition
+// does these, and a round trip saved there is one saved per step.
+func UpdateRunWithTimeline(ctx context.Context, idb bun.IDB, r *Run, entries []TimelineEntry, x *Execution) error {
+	args := append(timelineArgs(entries), r.Status, jsonParam(r.Variables), r.SubjectType, r.SubjectID, r.FinishedAt,
+		r.UpdatedAt, jsonParam(r.Error), r.ID)
+	if x == nil {
+		x = &Execution{}
+	}
+	connector := uuid.NullUUID{UUID: x.ConnectorID, Valid: x.ConnectorID != uuid.Nil}
+	args = append(args, connector, x.At, x.Source, x.Actor, x.Command, jsonParam(x.Params), x.Mock, x.Success, x.DurationMS,
+		jsonParam(x.Output), jsonParam(x.Error))
 	_, err := params(idb).ExecContext(ctx, `WITH run AS (UPDATE runs SET status = $8, variables = $9, subject_type = $10,
-			subject_id = $11, finished_at = $12, updated_at = $13, error = $14 WHERE id = $15)
-		INSERT INTO run_timeline (run_id, at, step_id, step_execution_id, kind, message, data) `+timelineRows,
-		append(timelineArgs(entries), r.Status, jsonParam(r.Variables), r.SubjectType, r.SubjectID, r.FinishedAt,
-			r.UpdatedAt, jsonParam(r.Error), r.ID)...)
+			subject_id = $11, finished_at = $12, updated_at = $13, error = $14 WHERE id = $15),
+		execution AS (INSERT INTO connector_executions (connector_id, at, source, actor, command, params, mock, success,
+				duration_ms, output, error)
+			SELECT $16, $17, $18, $19, $20, coalesce($21::jsonb, '{}'), $22, $23, $24, $25, $26 WHERE $16::uuid IS NOT NULL)
+		INSERT INTO run_timeline (run_id, at, step_id, step_execution_id, kind, message, data) `+timelineRows, args...)
 	if err != nil {
 		return fmt.Errorf("update run %s: %w", r.ID, err)
 	}

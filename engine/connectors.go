@@ -496,13 +496,16 @@ func (e *Engine) ExecuteConnector(ctx context.Context, a Actor, id uuid.UUID, in
 	}
 	ctx, cancel := context.WithTimeout(ctx, callTimeout)
 	defer cancel()
-	return e.executeCommand(ctx, a, c, cmd, in.Params, in.UseMock, source), nil
+	res, x := e.executeCommand(ctx, a, c, cmd, in.Params, in.UseMock, source)
+	e.insertExecution(ctx, x)
+	return res, nil
 }
 
 // executeCommand checks params against the command's schema and makes the call, or answers
-// it from mock data, and records it. useMock, when set, overrides the instance's and the
-// system's mock setting. ctx bounds the call.
-func (e *Engine) executeCommand(ctx context.Context, a Actor, c *db.Connector, cmd *connectors.Command, in map[string]any, useMock *bool, source string) *ExecuteResult {
+// it from mock data, and returns its entry for the execution log, which the caller writes:
+// a run's step writes it in the transaction that records the step's result. useMock, when
+// set, overrides the instance's and the system's mock setting. ctx bounds the call.
+func (e *Engine) executeCommand(ctx context.Context, a Actor, c *db.Connector, cmd *connectors.Command, in map[string]any, useMock *bool, source string) (*ExecuteResult, *db.Execution) {
 	mock := e.mockAll || c.MockMode
 	if useMock != nil {
 		mock = *useMock
@@ -532,8 +535,7 @@ func (e *Engine) executeCommand(ctx context.Context, a Actor, c *db.Connector, c
 			}
 		}
 	}
-	e.recordExecution(ctx, c.ID, a, source, cmd.Name, connectors.Sanitize(cmd, in), res)
-	return res
+	return res, e.execution(c.ID, a, source, cmd.Name, connectors.Sanitize(cmd, in), res)
 }
 
 // call makes the one real attempt at a command; ctx bounds it.
@@ -590,6 +592,19 @@ func mockCall(c *db.Connector, cmd *connectors.Command) (map[string]any, error) 
 // recordExecution logs a call. A failure to log must not turn a completed call into an error
 // (the target has already changed), so it is logged and dropped.
 func (e *Engine) recordExecution(ctx context.Context, id uuid.UUID, a Actor, source, command string, params map[string]any, res *ExecuteResult) {
+	e.insertExecution(ctx, e.execution(id, a, source, command, params, res))
+}
+
+// insertExecution writes an execution log entry on its own; a failure is logged, not
+// returned, as the call it records has happened either way.
+func (e *Engine) insertExecution(ctx context.Context, x *db.Execution) {
+	if err := db.InsertExecution(context.WithoutCancel(ctx), e.db.Bun, x); err != nil {
+		e.log.Error("record connector execution", "connector_id", x.ConnectorID, "command", x.Command, "error", err)
+	}
+}
+
+// execution is the execution log entry of a call, its output bounded.
+func (e *Engine) execution(id uuid.UUID, a Actor, source, command string, params map[string]any, res *ExecuteResult) *db.Execution {
 	x := &db.Execution{
 		ConnectorID: id, At: e.now(), Source: source, Actor: a.Label, Command: command,
 		Mock: res.Mock, Success: res.Success, DurationMS: int(res.DurationMS),
@@ -609,9 +624,7 @@ func (e *Engine) recordExecution(ctx context.Context, id uuid.UUID, a Actor, sou
 	if res.Error != nil {
 		x.Error, _ = json.Marshal(res.Error)
 	}
-	if err := db.InsertExecution(context.WithoutCancel(ctx), e.db.Bun, x); err != nil {
-		e.log.Error("record connector execution", "connector_id", id, "command", command, "error", err)
-	}
+	return x
 }
 
 // TestOutcome is the result of a connector test.

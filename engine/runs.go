@@ -401,6 +401,8 @@ type timeline struct {
 	run     *db.Run
 	at      time.Time
 	entries []db.TimelineEntry
+	// log is a connector call's execution log entry, written with the run's update.
+	log *db.Execution
 }
 
 func (t *timeline) add(se *db.StepExecution, kind, message string, data any) {

@@ -103,6 +103,8 @@ type outcome struct {
 	subject *string
 	// call is a connector call's record for the timeline: sanitised params, response or error.
 	call map[string]any
+	// log is the call's entry for the connector's execution log.
+	log *db.Execution
 	// wait, when set, is the status the step waits in until a resume job finishes it; due
 	// is when a delay wakes up, child the sub-workflow run waited for.
 	wait  string
@@ -214,7 +216,10 @@ func (e *Engine) workStep(ctx context.Context, jobID int64, args runStepArgs) er
 	}
 	if ctx.Err() != nil {
 		// Shutting down mid-attempt: River works this job again later, and the same job may
-		// take its claim up again.
+		// take its claim up again. The call was made, so the connector's log keeps it.
+		if out.log != nil {
+			e.insertExecution(ctx, out.log)
+		}
 		return ctx.Err()
 	}
 	return e.inTx(ctx, func(tx bun.Tx) error {
@@ -222,14 +227,21 @@ func (e *Engine) workStep(ctx context.Context, jobID int64, args runStepArgs) er
 		if err != nil {
 			return err
 		}
-		if run.Status != db.RunRunning {
-			// Cancelled, or failed as stuck, while the attempt ran: its result is dropped.
-			return nil
+		// The connector's execution log keeps the call whatever becomes of its result; the
+		// result's own statement writes it when it can (see saveRun).
+		tl := &timeline{run: run, at: e.now(), log: out.log}
+		if run.Status == db.RunRunning {
+			// The execution as claimed: finishStep writes it only if the row is still so,
+			// which drops the result of an attempt that timed out or was taken over meanwhile.
+			if err := e.finishStep(ctx, tx, run, at.def, at.step, at.se, out, tl); err != nil {
+				return err
+			}
 		}
-		// The execution as claimed: finishStep writes it only if the row is still so, which
-		// drops the result of an attempt that timed out or was taken over meanwhile.
-		tl := &timeline{run: run, at: e.now()}
-		return e.finishStep(ctx, tx, run, at.def, at.step, at.se, out, tl)
+		// Cancelled or failed as stuck while the attempt ran, or its result dropped.
+		if tl.log != nil {
+			return db.InsertExecution(ctx, tx, tl.log)
+		}
+		return nil
 	})
 }
 
@@ -517,7 +529,7 @@ func (e *Engine) runConnector(ctx context.Context, a Actor, at *attempt) (outcom
 	actx, cancel := clockwork.WithTimeout(ctx, e.clock, at.timeout)
 	defer cancel()
 	actx = connectors.WithIdempotencyKey(actx, at.se.IdempotencyKey)
-	res := e.executeCommand(actx, a, c, cmd, cfg.Params, useMock, SourceRun)
+	res, x := e.executeCommand(actx, a, c, cmd, cfg.Params, useMock, SourceRun)
 	if res.Error != nil && done(actx) && !done(ctx) {
 		res.Error = connectors.Errorf(connectors.ConnectorDown, codeStepTimeout,
 			"step %s did not finish within %s: %s", step.ID, at.timeout, res.Error.Message)
@@ -533,11 +545,11 @@ func (e *Engine) runConnector(ctx context.Context, a Actor, at *attempt) (outcom
 	}
 	if res.Error != nil {
 		out := failure(res.Error)
-		out.call = call
+		out.call, out.log = call, x
 		return out, nil
 	}
 	out := success(res.OutputVariables)
-	out.call = call
+	out.call, out.log = call, x
 	if cfg.Output != "" {
 		out.set = map[string]any{cfg.Output: res.OutputVariables}
 	}
@@ -899,8 +911,8 @@ func (e *Engine) finishRun(ctx context.Context, tx bun.Tx, run *db.Run, status s
 }
 
 func (e *Engine) saveRun(ctx context.Context, tx bun.Tx, run *db.Run, tl *timeline) error {
-	err := db.UpdateRunWithTimeline(ctx, tx, run, tl.entries)
-	tl.entries = nil
+	err := db.UpdateRunWithTimeline(ctx, tx, run, tl.entries, tl.log)
+	tl.entries, tl.log = nil, nil
 	return err
 }
 

@@ -1030,6 +1030,11 @@ func TestCancelRun(t *testing.T) {
 	close(f.target.release)
 	<-done
 	f.wantStatuses(t, id, "cancelled: start:completed create:cancelled")
+	// The call was made, so the connector's execution log keeps it though its result is dropped.
+	var logged int
+	if err := f.db.Pool.QueryRow(f.ctx, `SELECT count(*) FROM connector_executions`).Scan(&logged); err != nil || logged != 1 {
+		t.Fatalf("the execution log holds %d calls (%v), want the dropped one", logged, err)
+	}
 }
 
 func TestCancelParentCancelsChild(t *testing.T) {
