@@ -2,9 +2,9 @@ package db
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -102,19 +102,39 @@ func FindRun(ctx context.Context, idb bun.IDB, id uuid.UUID) (*Run, error) {
 // FindRunForUpdate loads a run and locks its row until the transaction ends: every change of
 // a run or of its step executions holds this lock, so they never interleave.
 func FindRunForUpdate(ctx context.Context, tx bun.Tx, id uuid.UUID) (*Run, error) {
-	r := new(Run)
-	var variables, runErr, definition []byte
-	err := tx.Tx.QueryRowContext(ctx, `SELECT id, workflow_id, version, workflow_name, status, variables, use_mocks,
-		subject_type, subject_id, started_by_id, started_by_label, started_at, finished_at, updated_at, error,
-		parent_run_id, parent_step_execution_id, compensation_of, definition FROM runs WHERE id = $1 FOR UPDATE`, id).
-		Scan(&r.ID, &r.WorkflowID, &r.Version, &r.WorkflowName, &r.Status, &variables, &r.UseMocks,
-			&r.SubjectType, &r.SubjectID, &r.StartedBy.ID, &r.StartedBy.Label, &r.StartedAt, &r.FinishedAt, &r.UpdatedAt, &runErr,
-			&r.ParentRunID, &r.ParentStepExecutionID, &r.CompensationOf, &definition)
+	r, rs := new(Run), new(runScan)
+	err := tx.Tx.QueryRowContext(ctx, `SELECT `+runColumns+` FROM runs WHERE id = $1 FOR UPDATE`, id).Scan(rs.dest(r)...)
 	if err != nil {
 		return nil, fmt.Errorf("find run %s: %w", id, notFound(err))
 	}
-	r.Variables, r.Error, r.Definition = variables, runErr, definition
+	rs.done(r)
 	return r, nil
+}
+
+// runColumns are the columns runScan reads, in its order.
+const runColumns = `id, workflow_id, version, workflow_name, status, variables, use_mocks, subject_type, subject_id,
+	started_by_id, started_by_label, started_at, finished_at, updated_at, error, parent_run_id, parent_step_execution_id,
+	compensation_of, definition`
+
+// runScan holds a run's JSON columns while a row is scanned: database/sql cannot scan a NULL
+// into a json.RawMessage.
+type runScan struct{ variables, err, definition []byte }
+
+func (rs *runScan) dest(r *Run) []any {
+	return []any{&r.ID, &r.WorkflowID, &r.Version, &r.WorkflowName, &r.Status, &rs.variables, &r.UseMocks,
+		&r.SubjectType, &r.SubjectID, &r.StartedBy.ID, &r.StartedBy.Label, &r.StartedAt, &r.FinishedAt, &r.UpdatedAt, &rs.err,
+		&r.ParentRunID, &r.ParentStepExecutionID, &r.CompensationOf, &rs.definition}
+}
+
+func (rs *runScan) done(r *Run) { r.Variables, r.Error, r.Definition = rs.variables, rs.err, rs.definition }
+
+// qualified prefixes each column of a column list with a table alias.
+func qualified(alias, columns string) string {
+	cols := strings.Split(columns, ",")
+	for i, c := range cols {
+		cols[i] = alias + "." + strings.TrimSpace(c)
+	}
+	return strings.Join(cols, ", ")
 }
 
 // RunFilter selects runs for a list.
@@ -249,26 +269,35 @@ func InsertNextStepExecution(ctx context.Context, idb bun.IDB, s *StepExecution)
 	return nil
 }
 
-// ClaimStepExecution starts attempt n of a step execution for River job jobID, and returns
-// the execution as claimed. Only the job of the next attempt finds the row claimable, or the
-// same job again (River rescues or retries a job whose worker died mid-attempt); a duplicate
-// delivery, a cancelled run's job or a job of an attempt already made gets ErrNotFound.
-// The attempt is due to end at due, which the caller may correct once it knows the step. The
-// same statement records the attempt's step_started entry in the run's timeline, a round trip
-// saved on every step.
-func ClaimStepExecution(ctx context.Context, idb bun.IDB, id uuid.UUID, n int, jobID int64, now, due time.Time) (*StepExecution, error) {
-	s, err := scanStepExecution(params(idb).QueryRowContext(ctx, `WITH claim AS (UPDATE step_executions
-			SET status = 'running', attempts = $2, job_id = $3, due_at = $5, started_at = coalesce(started_at, $4)
-			WHERE id = $1 AND ((status = 'pending' AND attempts = $2 - 1) OR (status = 'running' AND attempts = $2 AND job_id = $3))
-			RETURNING *),
+// ClaimStep locks run runID (see FindRunForUpdate) and, if the run is pending or running,
+// starts attempt n of its step execution id for River job jobID; it returns both as they are
+// then. Only the job of the next attempt finds the execution claimable, or the same job again
+// (River rescues or retries a job whose worker died mid-attempt); a duplicate delivery, a
+// finished or waiting run's job or a job of an attempt already made gets ErrNotFound. The
+// attempt is due to end at due, which the caller may correct once it knows the step.
+//
+// One statement does what a step's claim needs (lock, claim, and the step_started entry in the
+// run's timeline), so each step saves two round trips. Postgres takes the run's lock before
+// it updates the execution, and re-reads an execution changed after the statement began.
+func ClaimStep(ctx context.Context, tx bun.Tx, runID, id uuid.UUID, n int, jobID int64, now, due time.Time) (*Run, *StepExecution, error) {
+	r, rs, se, ss := new(Run), new(runScan), new(StepExecution), new(stepExecutionScan)
+	err := tx.Tx.QueryRowContext(ctx, `WITH run AS (SELECT `+runColumns+` FROM runs WHERE id = $1 FOR UPDATE),
+		claim AS (UPDATE step_executions AS se
+			SET status = 'running', attempts = $3, job_id = $4, due_at = $6, started_at = coalesce(se.started_at, $5)
+			FROM run WHERE se.id = $2 AND se.run_id = run.id AND run.status IN ('pending', 'running')
+				AND ((se.status = 'pending' AND se.attempts = $3 - 1) OR (se.status = 'running' AND se.attempts = $3 AND se.job_id = $4))
+			RETURNING se.*),
 		started AS (INSERT INTO run_timeline (run_id, at, step_id, step_execution_id, kind, message, data)
-			SELECT run_id, $4, step_id, id, 'step_started', format('Step %s started (attempt %s)', step_name, attempts),
+			SELECT run_id, $5, step_id, id, 'step_started', format('Step %s started (attempt %s)', step_name, attempts),
 				jsonb_build_object('attempt', attempts) FROM claim)
-		SELECT `+stepExecutionColumns+` FROM claim`, id, n, jobID, now, due))
+		SELECT `+qualified("run", runColumns)+`, `+qualified("claim", stepExecutionColumns)+` FROM run, claim`,
+		runID, id, n, jobID, now, due).Scan(append(rs.dest(r), ss.dest(se)...)...)
 	if err != nil {
-		return nil, fmt.Errorf("claim step execution %s: %w", id, notFound(err))
+		return nil, nil, fmt.Errorf("claim step execution %s: %w", id, notFound(err))
 	}
-	return s, nil
+	rs.done(r)
+	ss.done(se)
+	return r, se, nil
 }
 
 // UpdateStepExecution writes the mutable columns of s if the row still has status and
@@ -292,29 +321,28 @@ func UpdateStepExecution(ctx context.Context, idb bun.IDB, s *StepExecution, sta
 
 // FindStepExecution loads a step execution by id.
 func FindStepExecution(ctx context.Context, idb bun.IDB, id uuid.UUID) (*StepExecution, error) {
-	s, err := scanStepExecution(params(idb).QueryRowContext(ctx,
-		`SELECT `+stepExecutionColumns+` FROM step_executions WHERE id = $1`, id))
+	s, ss := new(StepExecution), new(stepExecutionScan)
+	err := params(idb).QueryRowContext(ctx, `SELECT `+stepExecutionColumns+` FROM step_executions WHERE id = $1`, id).Scan(ss.dest(s)...)
 	if err != nil {
 		return nil, fmt.Errorf("find step execution %s: %w", id, notFound(err))
 	}
+	ss.done(s)
 	return s, nil
 }
 
-// stepExecutionColumns are the columns scanStepExecution reads, in its order.
+// stepExecutionColumns are the columns stepExecutionScan reads, in its order.
 const stepExecutionColumns = `id, run_id, seq, step_id, step_name, step_type, iteration, status, attempts,
 	idempotency_key, job_id, due_at, started_at, finished_at, output, error, child_run_id`
 
-func scanStepExecution(row *sql.Row) (*StepExecution, error) {
-	s := new(StepExecution)
-	var output, stepErr []byte
-	err := row.Scan(&s.ID, &s.RunID, &s.Seq, &s.StepID, &s.Name, &s.Type, &s.Iteration, &s.Status, &s.Attempts,
-		&s.IdempotencyKey, &s.JobID, &s.DueAt, &s.StartedAt, &s.FinishedAt, &output, &stepErr, &s.ChildRunID)
-	if err != nil {
-		return nil, err
-	}
-	s.Output, s.Error = output, stepErr
-	return s, nil
+// stepExecutionScan holds an execution's JSON columns while a row is scanned.
+type stepExecutionScan struct{ output, err []byte }
+
+func (ss *stepExecutionScan) dest(s *StepExecution) []any {
+	return []any{&s.ID, &s.RunID, &s.Seq, &s.StepID, &s.Name, &s.Type, &s.Iteration, &s.Status, &s.Attempts,
+		&s.IdempotencyKey, &s.JobID, &s.DueAt, &s.StartedAt, &s.FinishedAt, &ss.output, &ss.err, &s.ChildRunID}
 }
+
+func (ss *stepExecutionScan) done(s *StepExecution) { s.Output, s.Error = ss.output, ss.err }
 
 // ListStepExecutions returns a run's step executions in execution order.
 func ListStepExecutions(ctx context.Context, idb bun.IDB, runID uuid.UUID) ([]StepExecution, error) {

@@ -138,16 +138,9 @@ func (e *Engine) workStep(ctx context.Context, jobID int64, args runStepArgs) er
 	}
 	var at *attempt
 	err := e.inTx(ctx, func(tx bun.Tx) error {
-		run, err := db.FindRunForUpdate(ctx, tx, args.RunID)
-		if err != nil {
-			return err
-		}
-		if run.Status != db.RunPending && run.Status != db.RunRunning {
-			return nil
-		}
 		now := e.now()
 		// Most steps keep the default timeout; one that sets its own corrects due_at below.
-		se, err := db.ClaimStepExecution(ctx, tx, args.StepExecutionID, args.Attempt, jobID, now, now.Add(defaultStepTimeout))
+		run, se, err := db.ClaimStep(ctx, tx, args.RunID, args.StepExecutionID, args.Attempt, jobID, now, now.Add(defaultStepTimeout))
 		if errors.Is(err, db.ErrNotFound) {
 			return nil
 		}
