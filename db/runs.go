@@ -126,7 +126,9 @@ func (rs *runScan) dest(r *Run) []any {
 		&r.ParentRunID, &r.ParentStepExecutionID, &r.CompensationOf, &rs.definition}
 }
 
-func (rs *runScan) done(r *Run) { r.Variables, r.Error, r.Definition = rs.variables, rs.err, rs.definition }
+func (rs *runScan) done(r *Run) {
+	r.Variables, r.Error, r.Definition = rs.variables, rs.err, rs.definition
+}
 
 // qualified prefixes each column of a column list with a table alias.
 func qualified(alias, columns string) string {
