@@ -81,13 +81,7 @@ func InsertRun(ctx context.Context, idb bun.IDB, r *Run) error {
 
 // UpdateRun writes the mutable columns of r.
 func UpdateRun(ctx context.Context, idb bun.IDB, r *Run) error {
-	_, err := params(idb).ExecContext(ctx, `UPDATE runs SET status = $2, variables = $3, subject_type = $4,
-		subject_id = $5, finished_at = $6, updated_at = $7, error = $8 WHERE id = $1`,
-		r.ID, r.Status, jsonParam(r.Variables), r.SubjectType, r.SubjectID, r.FinishedAt, r.UpdatedAt, jsonParam(r.Error))
-	if err != nil {
-		return fmt.Errorf("update run %s: %w", r.ID, err)
-	}
-	return nil
+	return UpdateRunWithTimeline(ctx, idb, r, nil, nil)
 }
 
 // FindRun loads a run by id.
