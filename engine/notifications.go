@@ -32,10 +32,15 @@ func (e *Engine) notifyAdmins(ctx context.Context, tx bun.Tx, n Notice) error {
 	if err != nil {
 		return err
 	}
+	return e.notifyUsers(ctx, tx, admins, n)
+}
+
+// notifyUsers tells each user about n in-app, and by email when SMTP is configured, in tx.
+func (e *Engine) notifyUsers(ctx context.Context, tx bun.Tx, users []db.User, n Notice) error {
 	now := e.now()
-	rows := make([]db.Notification, len(admins))
-	for i, a := range admins {
-		rows[i] = db.Notification{UserID: a.ID, At: now, Kind: n.Kind, Title: n.Title, Body: n.Body, Link: n.Link}
+	rows := make([]db.Notification, len(users))
+	for i, u := range users {
+		rows[i] = db.Notification{UserID: u.ID, At: now, Kind: n.Kind, Title: n.Title, Body: n.Body, Link: n.Link}
 	}
 	if err := db.InsertNotifications(ctx, tx, rows); err != nil {
 		return err
@@ -47,8 +52,8 @@ func (e *Engine) notifyAdmins(ctx context.Context, tx bun.Tx, n Notice) error {
 	if n.Link != "" {
 		body = strings.TrimSpace(body + "\n\n" + strings.TrimRight(e.baseURL, "/") + n.Link)
 	}
-	for _, a := range admins {
-		args := notifyEmailArgs{To: a.Email, Subject: "[Floh] " + n.Title, Body: body}
+	for _, u := range users {
+		args := notifyEmailArgs{To: u.Email, Subject: "[Floh] " + n.Title, Body: body}
 		if _, err := e.jobs.InsertTx(ctx, tx.Tx, args, nil); err != nil {
 			return fmt.Errorf("queue notification email: %w", err)
 		}

@@ -496,6 +496,9 @@ func (e *Engine) cancelRun(ctx context.Context, tx bun.Tx, run *db.Run, reason s
 		}
 		tl.add(se, "step_cancelled", fmt.Sprintf("Step %s cancelled", se.Name), nil)
 	}
+	if err := db.CancelRunTasks(ctx, tx, run.ID, now); err != nil {
+		return err
+	}
 	children, err := db.ListActiveChildRuns(ctx, tx, run.ID)
 	if err != nil {
 		return err

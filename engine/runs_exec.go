@@ -67,6 +67,8 @@ type runStepArgs struct {
 	// resumes.
 	Attempt int  `json:"attempt"`
 	Resume  bool `json:"resume,omitempty"`
+	// Timer, on a resume job of a waiting approval, is timerExpire or timerRemind.
+	Timer string `json:"timer,omitempty"`
 }
 
 func (runStepArgs) Kind() string { return "run_step" }
@@ -253,18 +255,23 @@ func (e *Engine) evalVariables(run *db.Run) (map[string]any, error) {
 func renderStep(step *workflow.Step, vars map[string]any) (*workflow.Step, *outcome) {
 	cfg, err := workflow.Render(step.Config, vars)
 	if err != nil {
-		var missing *workflow.MissingVariableError
-		if errors.As(err, &missing) {
-			out := failure(&connectors.Error{Class: connectors.InvalidInput, Code: codeUndefinedVariable, Field: missing.Name,
-				Message: fmt.Sprintf("step %s: %v", step.ID, err)})
-			return nil, &out
-		}
-		out := invalidStep(codeInvalidConfig, "step %s: %v", step.ID, err)
-		return nil, &out
+		return nil, renderFailure(step, err)
 	}
 	rendered := *step
 	rendered.Config, _ = cfg.(map[string]any)
 	return &rendered, nil
+}
+
+// renderFailure is the step's outcome when its templates could not be rendered.
+func renderFailure(step *workflow.Step, err error) *outcome {
+	var missing *workflow.MissingVariableError
+	if errors.As(err, &missing) {
+		out := failure(&connectors.Error{Class: connectors.InvalidInput, Code: codeUndefinedVariable, Field: missing.Name,
+			Message: fmt.Sprintf("step %s: %v", step.ID, err)})
+		return &out
+	}
+	out := invalidStep(codeInvalidConfig, "step %s: %v", step.ID, err)
+	return &out
 }
 
 // stepTimeout is the bound on one attempt of a step.
@@ -307,6 +314,8 @@ func (e *Engine) runInline(ctx context.Context, tx bun.Tx, run *db.Run, def *wor
 			return *fail, nil
 		}
 		return e.startSubWorkflow(ctx, tx, run, rendered, se, vars, tl)
+	case workflow.TypeApproval, workflow.TypeManualTask:
+		return e.openTasks(ctx, tx, run, step, se, vars, tl)
 	}
 	return invalidStep("UNSUPPORTED_STEP", "step %s: %s steps are not supported by this version of Floh", step.ID, step.Type), nil
 }
@@ -684,7 +693,7 @@ func userFailure(step *workflow.Step, err error) *outcome {
 }
 
 // resumeStep finishes a waiting step: a delay that has elapsed, or a sub_workflow whose run
-// has ended.
+// has ended; or handles a waiting approval's timer.
 func (e *Engine) resumeStep(ctx context.Context, args runStepArgs) error {
 	return e.inTx(ctx, func(tx bun.Tx) error {
 		run, err := db.FindRunForUpdate(ctx, tx, args.RunID)
@@ -704,6 +713,12 @@ func (e *Engine) resumeStep(ctx context.Context, args runStepArgs) error {
 		def, err := e.runDefinition(ctx, tx, run)
 		if err != nil {
 			return err
+		}
+		if args.Timer != "" {
+			if se.Status != db.StepWaitingApproval {
+				return nil
+			}
+			return e.resumeTasks(ctx, tx, run, def, se, args)
 		}
 		var out outcome
 		switch {

@@ -75,6 +75,29 @@ type UserCreateConfig struct {
 	SetAsSubject bool // the created user becomes the run's subject (Definition.SubjectVariable)
 }
 
+// Approval modes.
+const (
+	ApprovalSingle     = "single"
+	ApprovalSequential = "sequential"
+	ApprovalParallel   = "parallel"
+)
+
+// ApprovalConfig is an approval step's config. Each approver entry is one slot: a user id, a
+// template yielding a user (or a list of them), or role:Name for any one member of a role.
+type ApprovalConfig struct {
+	Approvers     []any
+	Mode          string        // ApprovalSingle when the config sets none
+	Timeout       time.Duration // 0: no timeout
+	ReminderEvery time.Duration // 0: no reminders
+}
+
+// ManualTaskConfig is a manual_task step's config.
+type ManualTaskConfig struct {
+	Assignee     string // a user id, a template yielding a user, or role:Name
+	Title        string
+	Instructions string
+}
+
 // ProfileUpdateConfig is a profile_update step's config.
 type ProfileUpdateConfig struct {
 	UserID string
@@ -123,6 +146,18 @@ func (s *Step) ProfileUpdateConfig() (ProfileUpdateConfig, error) {
 	return c, s.read(TypeProfileUpdate, func(r *configReader) { c = readProfileUpdate(r) })
 }
 
+// ApprovalConfig reads an approval step's config.
+func (s *Step) ApprovalConfig() (ApprovalConfig, error) {
+	var c ApprovalConfig
+	return c, s.read(TypeApproval, func(r *configReader) { c = readApproval(r) })
+}
+
+// ManualTaskConfig reads a manual_task step's config.
+func (s *Step) ManualTaskConfig() (ManualTaskConfig, error) {
+	var c ManualTaskConfig
+	return c, s.read(TypeManualTask, func(r *configReader) { c = readManualTask(r) })
+}
+
 // read runs a typed reader over the step's config; every problem is an error here, missing
 // keys included, with fields named "config.<key>".
 func (s *Step) read(typ string, fill func(*configReader)) error {
@@ -148,8 +183,8 @@ var configReaders = map[string]func(*configReader){
 	TypeStart:         func(*configReader) {},
 	TypeEnd:           func(*configReader) {},
 	TypeConnector:     func(r *configReader) { readConnector(r) },
-	TypeApproval:      readApproval,
-	TypeManualTask:    readManualTask,
+	TypeApproval:      func(r *configReader) { readApproval(r) },
+	TypeManualTask:    func(r *configReader) { readManualTask(r) },
 	TypeNotification:  readNotification,
 	TypeCondition:     func(r *configReader) { readCondition(r) },
 	TypeTransform:     func(r *configReader) { readTransform(r) },
@@ -249,17 +284,25 @@ func readNotification(r *configReader) {
 	r.str("connectorId", optional)
 }
 
-func readApproval(r *configReader) {
-	r.recipients("approvers")
-	r.oneOf("mode", optional, "single", "sequential", "parallel")
-	r.duration("timeout", optional)
-	r.duration("reminderEvery", optional)
+func readApproval(r *configReader) ApprovalConfig {
+	c := ApprovalConfig{
+		Approvers:     r.recipients("approvers"),
+		Mode:          r.oneOf("mode", optional, ApprovalSingle, ApprovalSequential, ApprovalParallel),
+		Timeout:       r.duration("timeout", optional),
+		ReminderEvery: r.duration("reminderEvery", optional),
+	}
+	if c.Mode == "" {
+		c.Mode = ApprovalSingle
+	}
+	return c
 }
 
-func readManualTask(r *configReader) {
-	r.str("assignee", required)
-	r.str("title", required)
-	r.str("instructions", optional)
+func readManualTask(r *configReader) ManualTaskConfig {
+	return ManualTaskConfig{
+		Assignee:     r.str("assignee", required),
+		Title:        r.str("title", required),
+		Instructions: r.str("instructions", optional),
+	}
 }
 
 // Whether a key must be present. required keys are needed to publish but a draft may lack
@@ -417,17 +460,18 @@ func (r *configReader) list(key string, p presence) []any {
 }
 
 // recipients reads a required list of texts (user ids, emails, role:Name), or one text that
-// is a template yielding such a list at run time.
-func (r *configReader) recipients(key string) {
+// is a template yielding such a list at run time; it returns the entries as a list.
+func (r *configReader) recipients(key string) []any {
 	v, ok := r.present(key, required)
 	if !ok {
-		return
+		return nil
 	}
 	switch x := v.(type) {
 	case string:
 		if x == "" {
 			r.report(key, "is required", true)
 		}
+		return []any{x}
 	case []any:
 		if len(x) == 0 {
 			r.report(key, "needs at least one entry", true)
@@ -437,9 +481,11 @@ func (r *configReader) recipients(key string) {
 				r.report(fmt.Sprintf("%s[%d]", key, i), "must be a non-empty text, not "+describe(e), false)
 			}
 		}
+		return x
 	default:
 		r.wrongType(key, "a list of texts", v)
 	}
+	return nil
 }
 
 // duration reads a Go duration such as "30s" or "72h"; it must be positive.
