@@ -24,6 +24,8 @@ func (s *Server) routes() []route {
 		wfStart      = engine.PermWorkflowStart
 		runRead      = engine.PermRunRead
 		runCancel    = engine.PermRunCancel
+		taskRead     = engine.PermTaskRead
+		decide       = engine.PermApprovalDecide
 		connRead     = engine.PermConnectorRead
 		connManage   = engine.PermConnectorManage
 		anySignedIn  = engine.Permission("")
@@ -140,6 +142,20 @@ func (s *Server) routes() []route {
 		{method: "GET", pattern: "/api/runs/{id}/diagnose", perm: anySignedIn, h: s.diagnoseRunAPI},
 		{method: "GET", pattern: "/api/runs/{id}/rollback-plan", perm: anySignedIn, h: s.rollbackPlanAPI},
 		{method: "POST", pattern: "/api/runs/{id}/rollback", perm: runCancel, h: s.rollbackRunAPI},
+
+		// Tasks and approvals. task:read lets someone see and work what is theirs or their
+		// roles'; the engine checks the rest (task:assign to give a task to someone else,
+		// approval:decide to decide, being the task's assignee or in its role).
+		{method: "GET", pattern: "/api/tasks", perm: taskRead, h: s.listTasksAPI},
+		{method: "GET", pattern: "/api/tasks/{id}", perm: taskRead, h: s.showTaskAPI},
+		{method: "POST", pattern: "/api/tasks/{id}/claim", perm: taskRead, h: s.taskActionAPI(engine.TaskClaim)},
+		{method: "POST", pattern: "/api/tasks/{id}/assign", perm: engine.PermTaskAssign, h: s.taskActionAPI(engine.TaskAssign)},
+		{method: "POST", pattern: "/api/tasks/{id}/unassign", perm: taskRead, h: s.taskActionAPI(engine.TaskUnassign)},
+		{method: "POST", pattern: "/api/tasks/{id}/hold", perm: taskRead, h: s.taskActionAPI(engine.TaskHold)},
+		{method: "POST", pattern: "/api/tasks/{id}/unhold", perm: taskRead, h: s.taskActionAPI(engine.TaskUnhold)},
+		{method: "POST", pattern: "/api/tasks/{id}/complete", perm: taskRead, h: s.taskActionAPI(engine.TaskComplete)},
+		{method: "GET", pattern: "/api/approvals", perm: taskRead, h: s.listApprovalsAPI},
+		{method: "POST", pattern: "/api/approvals/{id}/decide", perm: decide, h: s.decideApprovalAPI},
 
 		// Workflow pages, with the API's permissions: saving the JSON editor, deleting and
 		// opening a new draft need workflow:update; publishing and deprecating workflow:publish.

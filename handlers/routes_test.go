@@ -16,7 +16,7 @@ import (
 
 // sweepIDs are real ids for the path parameters of the route table.
 type sweepIDs struct {
-	user, token, notification, incident, connector, workflow, run string
+	user, token, notification, incident, connector, workflow, run, task string
 }
 
 func (ids sweepIDs) fill(t *testing.T, pattern string) string {
@@ -38,6 +38,8 @@ func (ids sweepIDs) fill(t *testing.T, pattern string) string {
 		id = ids.workflow
 	case strings.HasPrefix(path, "/api/runs/"), strings.HasPrefix(path, "/runs/"):
 		id = ids.run
+	case strings.HasPrefix(path, "/api/tasks/"), strings.HasPrefix(path, "/api/approvals/"), strings.HasPrefix(path, "/tasks/"):
+		id = ids.task
 	}
 	path = strings.ReplaceAll(path, "{n}", "1")
 	path = strings.ReplaceAll(path, "{id}", id)
@@ -81,6 +83,10 @@ var sweepBodies = map[string]any{
 	"POST /api/workflows/{id}/draft":           map[string]any{"fromVersion": 1},
 	"POST /api/workflows/{id}/start":           map[string]any{"variables": map[string]any{}},
 	"PUT /api/runs/{id}":                       map[string]any{"variables": map[string]any{"note": "sweep"}},
+	"POST /api/tasks/{id}/assign":              map[string]any{"userId": "00000000-0000-0000-0000-000000000000"},
+	"POST /api/tasks/{id}/hold":                map[string]any{"reason": "sweep"},
+	"POST /api/tasks/{id}/complete":            map[string]any{"comment": "sweep"},
+	"POST /api/approvals/{id}/decide":          map[string]any{"decision": "reject", "reason": "sweep"},
 	"POST /workflows":                          url.Values{"name": {"Sweep form workflow"}},
 	"POST /workflows/{id}":                     url.Values{"definition": {sweepWorkflow}},
 	"POST /workflows/{id}/publish":             url.Values{},
@@ -155,8 +161,24 @@ func TestEveryRouteChecksItsPermissionForEveryRole(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A task on the run's first step, for any Approver: the sweep acts on it as every role.
+	steps, err := db.ListStepExecutions(ctx, ts.DB.Bun, run.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	approver := engine.RoleApprover
+	task := db.Task{Kind: db.TaskApproval, RunID: run.ID, StepExecutionID: steps[0].ID, Mode: "single", Title: "Sweep approval",
+		Status: db.TaskOpen, AssigneeRole: &approver, CreatedAt: ts.Clock.Now(), UpdatedAt: ts.Clock.Now()}
+	if err := db.InsertTasks(ctx, ts.DB.Bun, []db.Task{task}); err != nil {
+		t.Fatal(err)
+	}
+	tasks, _, err := db.ListTasks(ctx, ts.DB.Bun, db.TaskFilter{Page: db.Page{Page: 1, PageSize: 1}})
+	if err != nil || len(tasks) != 1 {
+		t.Fatalf("task: %v %v", tasks, err)
+	}
 	ids := sweepIDs{user: target.ID.String(), token: tok.ID.String(), notification: notes[0].ID.String(),
-		incident: inc.ID.String(), connector: conn.ID.String(), workflow: wf.ID.String(), run: run.ID.String()}
+		incident: inc.ID.String(), connector: conn.ID.String(), workflow: wf.ID.String(), run: run.ID.String(),
+		task: tasks[0].ID.String()}
 
 	type role struct {
 		name, subject string
@@ -473,6 +495,16 @@ var routePermissions = map[string]string{
 	"GET /api/runs/{id}/diagnose":          "",
 	"GET /api/runs/{id}/rollback-plan":     "",
 	"POST /api/runs/{id}/rollback":         "run:cancel",
+	"GET /api/tasks":                       "task:read",
+	"GET /api/tasks/{id}":                  "task:read",
+	"POST /api/tasks/{id}/claim":           "task:read",
+	"POST /api/tasks/{id}/assign":          "task:assign",
+	"POST /api/tasks/{id}/unassign":        "task:read",
+	"POST /api/tasks/{id}/hold":            "task:read",
+	"POST /api/tasks/{id}/unhold":          "task:read",
+	"POST /api/tasks/{id}/complete":        "task:read",
+	"GET /api/approvals":                   "task:read",
+	"POST /api/approvals/{id}/decide":      "approval:decide",
 	"GET /workflows":                       "workflow:read",
 	"GET /workflows/new":                   "workflow:create",
 	"POST /workflows":                      "workflow:create",
