@@ -166,13 +166,17 @@ func (e *Engine) workStep(ctx context.Context, jobID int64, args runStepArgs) er
 		if err != nil {
 			return err
 		}
+		tvars, err := templateVariables(ctx, tx, def, vars)
+		if err != nil {
+			return err
+		}
 		var out outcome
 		switch {
 		case step == nil:
 			out = invalidStep(codeInvalidConfig, "step %s is not in version %d of the workflow", se.StepID, run.Version)
 		case step.Type == workflow.TypeConnector || step.Type == workflow.TypeUserCreate || step.Type == workflow.TypeProfileUpdate ||
 			step.Type == typeUserDelete:
-			rendered, fail := renderStep(step, vars)
+			rendered, fail := renderStep(step, tvars)
 			if fail != nil {
 				out = *fail
 				break
@@ -196,7 +200,7 @@ func (e *Engine) workStep(ctx context.Context, jobID int64, args runStepArgs) er
 			}
 			return db.UpdateRun(ctx, tx, run)
 		default:
-			if out, err = e.runInline(ctx, tx, run, def, step, se, vars, tl); err != nil {
+			if out, err = e.runInline(ctx, tx, run, step, se, vars, tvars, tl); err != nil {
 				return err
 			}
 		}
@@ -294,7 +298,8 @@ func stepTimeout(step *workflow.Step) (time.Duration, *outcome) {
 }
 
 // runInline works a step that needs no call: it decides in the claiming transaction.
-func (e *Engine) runInline(ctx context.Context, tx bun.Tx, run *db.Run, def *workflow.Definition, step *workflow.Step, se *db.StepExecution, vars map[string]any, tl *timeline) (outcome, error) {
+// Expressions see vars; templates see tvars, where user variables also reach the user's fields.
+func (e *Engine) runInline(ctx context.Context, tx bun.Tx, run *db.Run, step *workflow.Step, se *db.StepExecution, vars, tvars map[string]any, tl *timeline) (outcome, error) {
 	switch step.Type {
 	case workflow.TypeStart, workflow.TypeEnd:
 		return success(nil), nil
@@ -303,21 +308,52 @@ func (e *Engine) runInline(ctx context.Context, tx bun.Tx, run *db.Run, def *wor
 	case workflow.TypeTransform:
 		return e.runTransform(ctx, step, vars), nil
 	case workflow.TypeDelay:
-		rendered, fail := renderStep(step, vars)
+		rendered, fail := renderStep(step, tvars)
 		if fail != nil {
 			return *fail, nil
 		}
 		return e.runDelay(ctx, tx, run, rendered, se, tl)
 	case workflow.TypeSubWorkflow:
-		rendered, fail := renderStep(step, vars)
+		rendered, fail := renderStep(step, tvars)
 		if fail != nil {
 			return *fail, nil
 		}
 		return e.startSubWorkflow(ctx, tx, run, rendered, se, vars, tl)
 	case workflow.TypeApproval, workflow.TypeManualTask:
-		return e.openTasks(ctx, tx, run, step, se, vars, tl)
+		return e.openTasks(ctx, tx, run, step, se, tvars, tl)
 	}
 	return invalidStep("UNSUPPORTED_STEP", "step %s: %s steps are not supported by this version of Floh", step.ID, step.Type), nil
+}
+
+// templateVariables are the variables templates see: vars, with each user variable of the
+// definition that holds a user's id made a workflow.UserValue, so {{manager.email}} reads the
+// user's email while {{manager}} stays the id. A user deleted since the run started keeps
+// only its id.
+func templateVariables(ctx context.Context, idb bun.IDB, def *workflow.Definition, vars map[string]any) (map[string]any, error) {
+	var out map[string]any
+	for _, v := range def.Variables {
+		s, _ := vars[v.Name].(string)
+		id, err := uuid.Parse(s)
+		if v.Type != "user" || err != nil {
+			continue
+		}
+		if out == nil {
+			out = maps.Clone(vars)
+		}
+		u, err := db.FindUser(ctx, idb, id)
+		switch {
+		case errors.Is(err, db.ErrNotFound):
+			out[v.Name] = workflow.UserValue{"id": s}
+		case err != nil:
+			return nil, err
+		default:
+			out[v.Name] = workflow.UserValue{"id": s, "email": u.Email, "displayName": u.DisplayName}
+		}
+	}
+	if out == nil {
+		return vars, nil
+	}
+	return out, nil
 }
 
 // evaluate runs one expression over vars. A name the run does not have fails with

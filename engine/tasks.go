@@ -446,10 +446,20 @@ func (e *Engine) FindTask(ctx context.Context, p *Principal, id uuid.UUID) (*db.
 	if err != nil {
 		return nil, err
 	}
-	if !mayAct(p, &t.Task) && !p.Can(PermTaskAssign) {
+	if !maySee(p, &t.Task) {
 		return nil, fmt.Errorf("task %s: %w", id, db.ErrNotFound)
 	}
 	return t, nil
+}
+
+// maySee reports whether the principal may see a task: it is theirs to work, it is for a
+// role they have (a colleague may hold it), or they hand out tasks.
+func maySee(p *Principal, t *db.Task) bool {
+	return mayAct(p, t) || inRole(p, t) || p.Can(PermTaskAssign)
+}
+
+func inRole(p *Principal, t *db.Task) bool {
+	return t.AssigneeRole != nil && slices.Contains(p.User.Roles, *t.AssigneeRole)
 }
 
 // mayAct reports whether the task is the principal's to work: they hold it, or no one does and
@@ -458,7 +468,7 @@ func mayAct(p *Principal, t *db.Task) bool {
 	if t.AssigneeID != nil {
 		return *t.AssigneeID == p.User.ID
 	}
-	return t.AssigneeRole != nil && slices.Contains(p.User.Roles, *t.AssigneeRole)
+	return inRole(p, t)
 }
 
 // ActOnTask performs one action on a task and, when the action decides its step, moves the
@@ -482,7 +492,7 @@ func (e *Engine) ActOnTask(ctx context.Context, p *Principal, id uuid.UUID, acti
 		if err != nil {
 			return err
 		}
-		if !mayAct(p, t) && !p.Can(PermTaskAssign) {
+		if !maySee(p, t) {
 			return fmt.Errorf("task %s: %w", id, db.ErrNotFound)
 		}
 		return e.actOnTask(ctx, tx, p, run, t, action, in)
@@ -540,13 +550,16 @@ func (e *Engine) actOnTask(ctx context.Context, tx bun.Tx, p *Principal, run *db
 		message string
 		decided bool
 	)
+	if (action == TaskHold || action == TaskUnhold) && !mayAct(p, t) && !p.Can(PermTaskAssign) {
+		return Conflict("someone else has claimed the task")
+	}
 	switch action {
 	case TaskClaim:
 		if t.AssigneeID != nil {
 			if *t.AssigneeID == p.User.ID {
 				return nil
 			}
-			return Conflict("the task is already held by someone else; someone with task:assign can reassign it")
+			return Conflict("someone else has claimed the task; someone with task:assign can reassign it")
 		}
 		if isApproval && !p.Can(PermApprovalDecide) {
 			return Forbidden("claiming an approval needs the approval:decide permission")
@@ -605,6 +618,9 @@ func (e *Engine) actOnTask(ctx context.Context, tx bun.Tx, p *Principal, run *db
 			return Conflict("the task is a manual task: complete it")
 		}
 		if !mayAct(p, t) {
+			if t.AssigneeID != nil && inRole(p, t) {
+				return Conflict("someone else has claimed the task")
+			}
 			return Forbidden("only the task's assignee or a member of its role can decide it; assign it to yourself first")
 		}
 		if isApproval && !p.Can(PermApprovalDecide) {

@@ -172,6 +172,11 @@ func clip(s string) string {
 	return s[:cut] + "…"
 }
 
+// UserValue is a user variable as templates see it: the user's id where a template names the
+// variable alone ({{manager}}), as the run stores it, and the user's fields through a path
+// ({{manager.id}}, {{manager.email}}, {{manager.displayName}}).
+type UserValue map[string]any
+
 // Render returns v with its templates filled in from vars. It walks maps and lists and returns
 // new ones; other values come back unchanged. Map keys are never templated. A string that is
 // exactly one template yields the raw value (number, bool, map, list, nil) so types survive;
@@ -244,6 +249,9 @@ func renderString(s string, vars map[string]any) (any, error) {
 		v, err := lookup(parts[0].path, vars)
 		if err != nil {
 			return nil, err
+		}
+		if u, ok := v.(UserValue); ok {
+			return u["id"], nil
 		}
 		return copyJSON(v), nil
 	}
@@ -331,6 +339,8 @@ func asText(v any) string {
 		return ""
 	case string:
 		return x
+	case UserValue:
+		return asText(x["id"])
 	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)

@@ -209,3 +209,24 @@ func FuzzRender(f *testing.F) {
 		}
 	})
 }
+
+func TestRenderUserValueIsTheIDAloneAndTheUserThroughAPath(t *testing.T) {
+	vars := map[string]any{"manager": UserValue{"id": "u-7", "email": "boss@example.test", "displayName": "The Boss"}}
+	for tmpl, want := range map[string]any{
+		"{{manager}}":                     "u-7",
+		"{{manager.id}}":                  "u-7",
+		"{{manager.email}}":               "boss@example.test",
+		"Ask {{manager.displayName}}":     "Ask The Boss",
+		"id={{manager}}":                  "id=u-7",
+		"{{manager.email}} ({{manager}})": "boss@example.test (u-7)",
+	} {
+		got, err := Render(tmpl, vars)
+		if err != nil || got != want {
+			t.Errorf("%s: got %v %v, want %v", tmpl, got, err, want)
+		}
+	}
+	var missing *MissingVariableError
+	if _, err := Render("{{manager.phone}}", vars); !errors.As(err, &missing) || missing.Name != "manager.phone" {
+		t.Errorf("a field users do not have: %v", err)
+	}
+}
