@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"floh/connectors"
+	"floh/engine"
 	"floh/engine/workflow"
 )
 
@@ -234,6 +235,33 @@ func TestRunStateTransitions(t *testing.T) {
 			f.wantStatuses(t, id, "waiting: start:completed sub:waiting_response")
 			f.cancel(t, id)
 			f.wantStatuses(t, id, "cancelled: start:completed sub:cancelled")
+		}},
+		{"S16 and S17: an approval step waits for its task and completes when it is decided", func(t *testing.T, f *runFixture) {
+			approver := principal(t, f.fixture, "approver@example.test", engine.RoleApprover)
+			id := f.start(t, f.publish(t, approvalWorkflow(map[string]any{"approvers": []any{"role:Approver"}})), nil)
+			f.work(t)
+			f.wantStatuses(t, id, "waiting: start:completed approve:waiting_approval")
+			tf := &taskFixture{runFixture: f}
+			tf.mustAct(t, approver, tf.taskIDs(t, id, "approve")[0], engine.TaskApprove, "")
+			f.wantStatuses(t, id, "completed: start:completed approve:completed end:completed")
+		}},
+		{"S18: cancelling a run cancels its waiting approval step", func(t *testing.T, f *runFixture) {
+			id := f.start(t, f.publish(t, approvalWorkflow(map[string]any{"approvers": []any{"role:Approver"}})), nil)
+			f.work(t)
+			f.cancel(t, id)
+			f.wantStatuses(t, id, "cancelled: start:completed approve:cancelled")
+		}},
+		{"S19 and S20: a manual task step waits for its task and completes when it is done", func(t *testing.T, f *runFixture) {
+			operator := principal(t, f.fixture, "operator@example.test", engine.RoleRequestor)
+			id := f.start(t, f.publish(t, workflow.Definition{
+				Steps: []workflow.Step{startStep(), step("badge", workflow.TypeManualTask,
+					map[string]any{"assignee": "operator@example.test", "title": "Print a badge"}), endStep()},
+				Edges: chain("start", "badge", "end")}), nil)
+			f.work(t)
+			f.wantStatuses(t, id, "waiting: start:completed badge:waiting_response")
+			tf := &taskFixture{runFixture: f}
+			tf.mustAct(t, operator, tf.taskIDs(t, id, "badge")[0], engine.TaskComplete, "printed")
+			f.wantStatuses(t, id, "completed: start:completed badge:completed end:completed")
 		}},
 	}
 	// Every arrow of the diagrams has its case.
