@@ -104,6 +104,23 @@ type ProfileUpdateConfig struct {
 	Fields map[string]any
 }
 
+// Notification channels.
+const (
+	ChannelEmail = "email"
+	ChannelInApp = "in_app"
+)
+
+// NotificationConfig is a notification step's config.
+type NotificationConfig struct {
+	Channel string // ChannelEmail or ChannelInApp
+	// To holds the recipients as written: addresses, user ids, role:<name>, or templates that
+	// yield those, a list of them or a user object. A single text in the config is one entry.
+	To          []any
+	Subject     string
+	Body        string
+	ConnectorID string // an email instance's id or name; "" sends through SMTP_URL
+}
+
 // ConnectorConfig reads a connector step's config.
 func (s *Step) ConnectorConfig() (ConnectorConfig, error) {
 	var c ConnectorConfig
@@ -158,6 +175,12 @@ func (s *Step) ManualTaskConfig() (ManualTaskConfig, error) {
 	return c, s.read(TypeManualTask, func(r *configReader) { c = readManualTask(r) })
 }
 
+// NotificationConfig reads a notification step's config.
+func (s *Step) NotificationConfig() (NotificationConfig, error) {
+	var c NotificationConfig
+	return c, s.read(TypeNotification, func(r *configReader) { c = readNotification(r) })
+}
+
 // read runs a typed reader over the step's config; every problem is an error here, missing
 // keys included, with fields named "config.<key>".
 func (s *Step) read(typ string, fill func(*configReader)) error {
@@ -185,7 +208,7 @@ var configReaders = map[string]func(*configReader){
 	TypeConnector:     func(r *configReader) { readConnector(r) },
 	TypeApproval:      func(r *configReader) { readApproval(r) },
 	TypeManualTask:    func(r *configReader) { readManualTask(r) },
-	TypeNotification:  readNotification,
+	TypeNotification:  func(r *configReader) { readNotification(r) },
 	TypeCondition:     func(r *configReader) { readCondition(r) },
 	TypeTransform:     func(r *configReader) { readTransform(r) },
 	TypeUserCreate:    func(r *configReader) { readUserCreate(r) },
@@ -276,12 +299,14 @@ func readProfileUpdate(r *configReader) ProfileUpdateConfig {
 	return ProfileUpdateConfig{UserID: r.str("userId", required), Fields: r.object("fields", required)}
 }
 
-func readNotification(r *configReader) {
-	r.oneOf("channel", required, "email", "in_app")
-	r.recipients("to")
-	r.str("subject", optional)
-	r.str("body", required)
-	r.str("connectorId", optional)
+func readNotification(r *configReader) NotificationConfig {
+	return NotificationConfig{
+		Channel:     r.oneOf("channel", required, ChannelEmail, ChannelInApp),
+		To:          r.recipients("to"),
+		Subject:     r.str("subject", optional),
+		Body:        r.str("body", required),
+		ConnectorID: r.str("connectorId", optional),
+	}
 }
 
 func readApproval(r *configReader) ApprovalConfig {

@@ -100,6 +100,13 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 		{"profile update", `{"id": "p", "type": "profile_update", "config": {"userId": ""}}`,
 			func(s *Step) error { _, err := s.ProfileUpdateConfig(); return err },
 			[]string{"config.userId: is required", "config.fields: is required"}},
+		{"notification", `{"id": "n", "type": "notification", "config": {"channel": "sms", "to": ["a@example.test", 7], "subject": 1}}`,
+			func(s *Step) error { _, err := s.NotificationConfig(); return err },
+			[]string{`config.channel: must be one of email, in_app, not "sms"`, "config.to[1]: must be a non-empty text, not a number",
+				"config.subject: must be text, not a number", "config.body: is required"}},
+		{"notification recipients", `{"id": "n", "type": "notification", "config": {"channel": "email", "to": {"a": 1}, "body": "b"}}`,
+			func(s *Step) error { _, err := s.NotificationConfig(); return err },
+			[]string{"config.to: must be a list of texts, not an object"}},
 		{"wrong step type", `{"id": "p", "type": "delay", "config": {"duration": "1m"}}`,
 			func(s *Step) error { _, err := s.ConnectorConfig(); return err },
 			[]string{"step p is a delay step, not a connector step"}},
@@ -154,6 +161,18 @@ func TestTypedConfigs(t *testing.T) {
 	pu, err := step(t, `{"id": "p", "type": "profile_update", "config": {"userId": "{{user.id}}", "fields": {"managerId": "{{manager.id}}"}}}`).ProfileUpdateConfig()
 	if err != nil || pu.UserID != "{{user.id}}" || pu.Fields["managerId"] != "{{manager.id}}" {
 		t.Errorf("ProfileUpdateConfig = %+v, %v", pu, err)
+	}
+	nc, err := step(t, `{"id": "n", "type": "notification", "config": {"channel": "email", "to": ["{{initiator.email}}", "role:Admin"],
+		"subject": "Run {{run.id}}", "body": "See {{run.diagnoseUrl}}", "connectorId": "Mail"}}`).NotificationConfig()
+	want := NotificationConfig{Channel: ChannelEmail, To: []any{"{{initiator.email}}", "role:Admin"}, Subject: "Run {{run.id}}",
+		Body: "See {{run.diagnoseUrl}}", ConnectorID: "Mail"}
+	if err != nil || !reflect.DeepEqual(nc, want) {
+		t.Errorf("NotificationConfig = %+v, %v", nc, err)
+	}
+	// One text is a template that yields the list at run time.
+	nc, err = step(t, `{"id": "n", "type": "notification", "config": {"channel": "in_app", "to": "{{approvers}}", "body": "b"}}`).NotificationConfig()
+	if err != nil || !reflect.DeepEqual(nc.To, []any{"{{approvers}}"}) || nc.Channel != ChannelInApp {
+		t.Errorf("NotificationConfig with one text = %+v, %v", nc, err)
 	}
 	// Built in Go rather than decoded: ints work where JSON gives float64.
 	goStep := &Step{ID: "g", Type: TypeConnector, Config: map[string]any{"connectorId": "c", "command": "x", "retry": map[string]any{"maxAttempts": 2}}}

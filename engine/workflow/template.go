@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"html"
 	"maps"
 	"reflect"
 	"slices"
@@ -255,6 +256,37 @@ func renderString(s string, vars map[string]any) (any, error) {
 		}
 		return copyJSON(v), nil
 	}
+	return interpolate(parts, vars, nil)
+}
+
+// RenderText renders s as text: every template is interpolated, even one standing alone, so
+// a number or a list reads as it would inside a sentence. For a subject line or a message.
+func RenderText(s string, vars map[string]any) (string, error) {
+	return renderEscaped(s, vars, nil)
+}
+
+// RenderHTML renders s, an HTML document, as RenderText does, but every value a template
+// substitutes is HTML-escaped while the text around the templates, the markup, is kept as
+// written: a variable holding "<script>" arrives as text, never as markup. Escaping happens
+// here, value by value, because once rendered nothing can tell the author's markup from a
+// value's. Values are escaped for element content and quoted attributes; a URL attribute
+// gets no scheme check, so an href should template only URLs Floh makes, such as
+// run.diagnoseUrl.
+func RenderHTML(s string, vars map[string]any) (string, error) {
+	return renderEscaped(s, vars, html.EscapeString)
+}
+
+func renderEscaped(s string, vars map[string]any, escape func(string) string) (string, error) {
+	parts, err := parseTemplate(s)
+	if err != nil {
+		return "", err
+	}
+	return interpolate(parts, vars, escape)
+}
+
+// interpolate writes parts as one text, each template's value as asText gives it, passed
+// through escape when escape is set.
+func interpolate(parts []templatePart, vars map[string]any, escape func(string) string) (string, error) {
 	var b strings.Builder
 	for _, p := range parts {
 		if p.path == nil {
@@ -262,12 +294,16 @@ func renderString(s string, vars map[string]any) (any, error) {
 		} else {
 			v, err := lookup(p.path, vars)
 			if err != nil {
-				return nil, err
+				return "", err
 			}
-			b.WriteString(asText(v))
+			text := asText(v)
+			if escape != nil {
+				text = escape(text)
+			}
+			b.WriteString(text)
 		}
 		if b.Len() > maxRendered {
-			return nil, fmt.Errorf("text renders to more than %d bytes", maxRendered)
+			return "", fmt.Errorf("text renders to more than %d bytes", maxRendered)
 		}
 	}
 	return b.String(), nil

@@ -70,6 +70,38 @@ func TestRender(t *testing.T) {
 	}
 }
 
+func TestRenderTextAndHTML(t *testing.T) {
+	vars := templateVars()
+	vars["hostile"] = `<script>alert("x")</script> & 'co'`
+	for _, tt := range []struct {
+		in, text, html string
+	}{
+		{"{{count}}", "3", "3"},
+		{"{{groups}}", `["staff","vpn"]`, `[&#34;staff&#34;,&#34;vpn&#34;]`},
+		{"{{nothing}}", "", ""},
+		{"<p>Hi {{hostile}}</p>", `<p>Hi <script>alert("x")</script> & 'co'</p>`,
+			`<p>Hi &lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; &amp; &#39;co&#39;</p>`},
+		{`<a href="{{targetUser.email}}">\{{x}}</a>`, `<a href="jdoe@example.test">{{x}}</a>`, `<a href="jdoe@example.test">{{x}}</a>`},
+		{"no templates <b>", "no templates <b>", "no templates <b>"},
+	} {
+		text, err := RenderText(tt.in, vars)
+		if err != nil || text != tt.text {
+			t.Errorf("RenderText(%q) = %q, %v; want %q", tt.in, text, err, tt.text)
+		}
+		h, err := RenderHTML(tt.in, vars)
+		if err != nil || h != tt.html {
+			t.Errorf("RenderHTML(%q) = %q, %v; want %q", tt.in, h, err, tt.html)
+		}
+	}
+	var missing *MissingVariableError
+	if _, err := RenderHTML("<p>{{nosuch.x}}</p>", vars); !errors.As(err, &missing) || missing.Name != "nosuch.x" {
+		t.Errorf("RenderHTML of a missing variable: %v", err)
+	}
+	if _, err := RenderText("{{", vars); err == nil {
+		t.Error("RenderText of an unclosed template succeeded")
+	}
+}
+
 func TestRenderMissing(t *testing.T) {
 	tests := []struct {
 		in   any
@@ -182,7 +214,7 @@ func TestTemplateNames(t *testing.T) {
 func FuzzRender(f *testing.F) {
 	for _, s := range []string{
 		"", "plain", "{{a}}", "{{ a.b.0 }}", "x {{a}} y {{b}}", `\{{a}}`, "{{", "}}", "{{}}", "{{a",
-		"{{a.}}", "{{{a}}}", "{{a}}{{a}}", "{{ a b }}", "\\\\{{a}}", "{{é.ü}}", "{{a.b\n}}", "{{\xff}}",
+		"{{a.}}", "{{{a}}}", "{{a}}{{a}}", "{{ a b }}", "\\\\{{a}}", "{{é.ü}}", "{{a.b\n}}", "{{\xff}}", "x {{h}}",
 	} {
 		f.Add(s)
 	}
@@ -190,6 +222,7 @@ func FuzzRender(f *testing.F) {
 		"a": map[string]any{"b": []any{1.0, "two", nil}, "c": "{{a}}"},
 		"b": "text",
 		"é": map[string]any{"ü": true},
+		"h": "<i>&",
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		out, err := Render(s, vars)
@@ -206,6 +239,14 @@ func FuzzRender(f *testing.F) {
 		}
 		if str, ok := out.(string); ok && len(str) > maxRendered {
 			t.Errorf("Render(%q) produced %d bytes", s, len(str))
+		}
+		// The escaping mode renders the same templates and never lets a value's markup through.
+		h, err := RenderHTML(s, vars)
+		if err != nil {
+			t.Errorf("Render(%q) succeeded but RenderHTML failed: %v", s, err)
+		}
+		if !strings.Contains(s, "<") && strings.Contains(h, "<") {
+			t.Errorf("RenderHTML(%q) = %q lets a value's markup through", s, h)
 		}
 	})
 }
