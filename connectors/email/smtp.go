@@ -112,6 +112,17 @@ func (s *SMTP) SendMail(ctx context.Context, to []string, subject, body string) 
 	return err
 }
 
+// SendMessage sends one message with text as its body and, when html is set, html as its
+// alternative part. A failure is a *connectors.Error classified as the email connector's own
+// are, so a workflow step that sends through SMTP_URL fails, retries and routes as one that
+// sends through an email connector instance does.
+func (s *SMTP) SendMessage(ctx context.Context, to []string, subject, text, html string) error {
+	if _, err := s.Send(ctx, Message{To: to, Subject: subject, Text: text, HTML: html}); err != nil {
+		return classify(err)
+	}
+	return nil
+}
+
 // Message is one mail. Text is the plain-text body; HTML, when set, goes alongside it as an
 // alternative part, so a client that does not show HTML still shows Text.
 type Message struct {

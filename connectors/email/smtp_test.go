@@ -2,10 +2,15 @@ package email
 
 import (
 	"context"
+	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/emersion/go-smtp"
+
+	"floh/connectors"
 	"floh/connectors/email/smtptest"
 )
 
@@ -55,6 +60,34 @@ func TestSendMailThroughALocalRelay(t *testing.T) {
 	}
 	if err := s.SendMail(context.Background(), []string{"not an address"}, "s", "b"); err == nil {
 		t.Fatal("a bad recipient must fail before anything is sent")
+	}
+}
+
+func TestSendMessageSendsHTMLAndClassifiesFailures(t *testing.T) {
+	sink := smtptest.StartWith(t, smtptest.Options{Reject: map[string]*smtp.SMTPError{
+		"gone@example.test": {Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such user"},
+	}})
+	s, err := ParseURL("smtp://" + sink.Addr + "?from=floh@example.test&tls=none")
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.SendMessage(context.Background(), []string{"a@example.test", "b@example.test"}, "Welcome", "Hello, Jane.", "<p>Hello, <b>Jane</b>.</p>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := sink.Wait(t, 1, 10*time.Second)[0]
+	if !slices.Equal(msg.To, []string{"a@example.test", "b@example.test"}) || msg.Envelope.GetHeader("Subject") != "Welcome" ||
+		!strings.Contains(msg.Envelope.Text, "Hello, Jane.") || !strings.Contains(msg.Envelope.HTML, "<b>Jane</b>") {
+		t.Fatalf("message: to %v subject %q text %q html %q", msg.To, msg.Envelope.GetHeader("Subject"), msg.Envelope.Text, msg.Envelope.HTML)
+	}
+	err = s.SendMessage(context.Background(), []string{"gone@example.test"}, "s", "b", "")
+	var ce *connectors.Error
+	if !errors.As(err, &ce) || ce.Class != connectors.InvalidInput || ce.Code != "RECIPIENT_REJECTED" {
+		t.Fatalf("a refused recipient: %#v", err)
+	}
+	down, _ := ParseURL("smtp://127.0.0.1:1?from=floh@example.test&tls=none")
+	if err := down.SendMessage(context.Background(), []string{"a@example.test"}, "s", "b", ""); !errors.As(err, &ce) || ce.Class != connectors.ConnectorDown {
+		t.Fatalf("an unreachable relay: %#v", err)
 	}
 }
 
