@@ -25,10 +25,14 @@ import (
 	"floh/db"
 )
 
-// Mailer sends one plain-text message. The SMTP implementation lives in connectors/email;
+// Mailer sends mail through SMTP_URL. The SMTP implementation lives in connectors/email;
 // the engine only needs this much of it.
 type Mailer interface {
+	// SendMail sends one plain-text message.
 	SendMail(ctx context.Context, to []string, subject, body string) error
+	// SendMessage sends one message with a text body and, when html is set, an HTML
+	// alternative; a failure is a classified *connectors.Error.
+	SendMessage(ctx context.Context, to []string, subject, text, html string) error
 }
 
 // Options configures an Engine.

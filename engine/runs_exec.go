@@ -107,11 +107,19 @@ type outcome struct {
 	call map[string]any
 	// log is the call's entry for the connector's execution log.
 	log *db.Execution
+	// note is a timeline entry of the step's own, such as a notification's delivery.
+	note *stepNote
 	// wait, when set, is the status the step waits in until a resume job finishes it; due
 	// is when a delay wakes up, child the sub-workflow run waited for.
 	wait  string
 	due   *time.Time
 	child *uuid.UUID
+}
+
+// stepNote is a timeline entry a step adds to its result.
+type stepNote struct {
+	kind, message string
+	data          any
 }
 
 func success(output any) outcome { return outcome{on: workflow.OnSuccess, output: output} }
@@ -130,6 +138,7 @@ type attempt struct {
 	step    *workflow.Step
 	se      *db.StepExecution
 	config  *workflow.Step // the step with its config rendered
+	vars    map[string]any // what the config was rendered over
 	timeout time.Duration
 }
 
@@ -175,7 +184,7 @@ func (e *Engine) workStep(ctx context.Context, jobID int64, args runStepArgs) er
 		case step == nil:
 			out = invalidStep(codeInvalidConfig, "step %s is not in version %d of the workflow", se.StepID, run.Version)
 		case step.Type == workflow.TypeConnector || step.Type == workflow.TypeUserCreate || step.Type == workflow.TypeProfileUpdate ||
-			step.Type == typeUserDelete:
+			step.Type == typeUserDelete || sendsEmail(step):
 			rendered, fail := renderStep(step, tvars)
 			if fail != nil {
 				out = *fail
@@ -194,7 +203,7 @@ func (e *Engine) workStep(ctx context.Context, jobID int64, args runStepArgs) er
 					return err
 				}
 			}
-			at = &attempt{run: run, def: def, step: step, se: se, config: rendered, timeout: timeout}
+			at = &attempt{run: run, def: def, step: step, se: se, config: rendered, vars: tvars, timeout: timeout}
 			if !starting {
 				return nil
 			}
@@ -321,6 +330,8 @@ func (e *Engine) runInline(ctx context.Context, tx bun.Tx, run *db.Run, step *wo
 		return e.startSubWorkflow(ctx, tx, run, rendered, se, vars, tl)
 	case workflow.TypeApproval, workflow.TypeManualTask:
 		return e.openTasks(ctx, tx, run, step, se, tvars, tl)
+	case workflow.TypeNotification:
+		return e.notifyInApp(ctx, tx, run, step, tvars)
 	}
 	return invalidStep("UNSUPPORTED_STEP", "step %s: %s steps are not supported by this version of Floh", step.ID, step.Type), nil
 }
@@ -520,6 +531,8 @@ func (e *Engine) runAttempt(ctx context.Context, at *attempt) (outcome, error) {
 		return e.runUserCreate(ctx, a, at)
 	case workflow.TypeProfileUpdate:
 		return e.runProfileUpdate(ctx, a, at)
+	case workflow.TypeNotification:
+		return e.notifyByEmail(ctx, a, at)
 	}
 	return invalidStep("UNSUPPORTED_STEP", "step %s: %s steps are not supported by this version of Floh", at.step.ID, at.step.Type), nil
 }
@@ -806,6 +819,9 @@ func childOutcome(child *db.Run) (outcome, error) {
 
 // retryPolicy is how many attempts a step may make and how long it waits between them.
 func retryPolicy(step *workflow.Step) (maxAttempts int, backoff string) {
+	if sendsEmail(step) {
+		return emailAttempts, workflow.BackoffExponential
+	}
 	if step == nil || step.Type != workflow.TypeConnector {
 		return 1, ""
 	}
@@ -838,6 +854,9 @@ func (e *Engine) finishStep(ctx context.Context, tx bun.Tx, run *db.Run, def *wo
 	run.UpdatedAt = now
 	if out.call != nil {
 		tl.add(se, "connector_call", fmt.Sprintf("%s.%s called (attempt %d)", out.call["connector"], out.call["command"], se.Attempts), out.call)
+	}
+	if out.note != nil {
+		tl.add(se, out.note.kind, out.note.message, out.note.data)
 	}
 	if out.wait != "" {
 		run.Status = db.RunWaiting
