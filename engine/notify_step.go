@@ -250,7 +250,7 @@ func (e *Engine) emailThroughConnector(ctx context.Context, a Actor, at *attempt
 	}
 	t := e.registry.Type(c.Type)
 	if c.Type != emailConnectorType || t == nil || t.Command("send") == nil {
-		return invalidStep(codeNotEmailConnector, "step %s: connector %s is a %s connector; a notification sends email through an email connector", step.ID, c.Name, c.Type), nil
+		return invalidStep(codeNotEmailConnector, "step %s: connector %s is of type %s, not email; a notification sends email through an email connector", step.ID, c.Name, c.Type), nil
 	}
 	params := map[string]any{"to": m.addresses(), "subject": m.subject, "body": m.text}
 	if m.html != "" {

@@ -273,7 +273,7 @@ func TestNotificationFailuresTakeTheErrorEdge(t *testing.T) {
 		{"no mailer", map[string]any{"channel": "email", "to": "{{initiator.email}}", "body": "b"},
 			"EMAIL_NOT_CONFIGURED", []string{"no email connector given and SMTP_URL is not set"}},
 		{"not an email connector", map[string]any{"channel": "email", "connectorId": "Directory", "to": "{{initiator.email}}", "body": "b"},
-			"NOT_AN_EMAIL_CONNECTOR", []string{"Directory is a scripted connector"}},
+			"NOT_AN_EMAIL_CONNECTOR", []string{"Directory is of type scripted, not email"}},
 		{"unknown connector", map[string]any{"channel": "email", "connectorId": "Nope", "to": "{{initiator.email}}", "body": "b"},
 			"UNKNOWN_CONNECTOR", []string{`"Nope"`}},
 	}

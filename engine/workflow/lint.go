@@ -165,6 +165,9 @@ func lintEdgeTargets(g *lintGraph) []Finding {
 	return out
 }
 
+// emailConnectorType is the connector type a notification step may send through.
+const emailConnectorType = "email"
+
 // lintConnectors: UNKNOWN_CONNECTOR, UNKNOWN_COMMAND, MISSING_REQUIRED_PARAM and
 // PARAM_TYPE_MISMATCH against the command's schema.
 func lintConnectors(g *lintGraph) []Finding {
@@ -174,8 +177,12 @@ func lintConnectors(g *lintGraph) []Finding {
 		case TypeNotification:
 			// An email instance is optional here; SMTP_URL serves when there is none.
 			if ref, _ := s.Config["connectorId"].(string); strings.TrimSpace(ref) != "" {
-				if _, ok := g.connector(ref); !ok {
+				typ, ok := g.connector(ref)
+				switch {
+				case !ok:
 					out = append(out, errorFinding("UNKNOWN_CONNECTOR", s.ID, "no connector is named or has the id %q", ref))
+				case typ.Name != emailConnectorType:
+					out = append(out, errorFinding("UNKNOWN_CONNECTOR", s.ID, "%q is a connector of type %s, not email; a notification sends email through an email connector", ref, typeLabel(typ)))
 				}
 			}
 		case TypeConnector:

@@ -108,12 +108,14 @@ func TestLint(t *testing.T) {
 				`{"id": "b", "type": "connector", "config": {"command": "ping"}}`,
 				`{"id": "c", "type": "connector", "config": {"connectorId": 12, "command": "ping"}}`,
 				`{"id": "n", "type": "notification", "config": {"channel": "email", "to": ["x@example.test"], "body": "hi", "connectorId": "smtp"}}`,
-				`{"id": "ok", "type": "notification", "config": {"channel": "email", "to": ["x@example.test"], "body": "hi", "connectorId": "mail"}}`)
+				`{"id": "ok", "type": "notification", "config": {"channel": "email", "to": ["x@example.test"], "body": "hi", "connectorId": "mail"}}`,
+				`{"id": "m", "type": "notification", "config": {"channel": "email", "to": ["x@example.test"], "body": "hi", "connectorId": "ad"}}`)
 		}, []Finding{
 			{"UNKNOWN_CONNECTOR", SeverityError, "a", `no connector is named or has the id "LDAP prod"`},
 			{"UNKNOWN_CONNECTOR", SeverityError, "b", "no connector is chosen"},
 			{"UNKNOWN_CONNECTOR", SeverityError, "c", "no connector is chosen"},
 			{"UNKNOWN_CONNECTOR", SeverityError, "n", `no connector is named or has the id "smtp"`},
+			{"UNKNOWN_CONNECTOR", SeverityError, "m", `"ad" is a connector of type Active Directory, not email; a notification sends email through an email connector`},
 		}},
 		{"unknown commands", func(t *testing.T) *Definition {
 			return chain(t, "",
