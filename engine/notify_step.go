@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/mail"
 	"slices"
 	"strings"
@@ -262,6 +263,16 @@ func (e *Engine) emailThroughConnector(ctx context.Context, a Actor, at *attempt
 	}
 	ctx = connectors.WithIdempotencyKey(ctx, at.se.IdempotencyKey)
 	res, x := e.executeCommand(ctx, a, c, t.Command("send"), params, useMock, SourceRun)
+	// The instance's execution log keeps whom the message went to, not what it said: a
+	// message often carries what the run's variables hold (a first password, say), and the
+	// log is read more widely than the mail.
+	logged := maps.Clone(params)
+	for _, k := range []string{"body", "html"} {
+		if _, ok := logged[k]; ok {
+			logged[k] = connectors.Masked
+		}
+	}
+	x.Params = mustJSON(logged)
 	var out outcome
 	if res.Error != nil {
 		out = failure(timedOut(res.Error))

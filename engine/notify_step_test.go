@@ -195,6 +195,10 @@ func TestEmailNotificationThroughAnEmailConnector(t *testing.T) {
 	if err != nil || len(xs) != 1 || xs[0].Source != engine.SourceRun || xs[0].Command != "send" || !xs[0].Success {
 		t.Fatalf("execution log: %+v %v", xs, err)
 	}
+	if params := string(xs[0].Params); strings.Contains(params, "Hello") || !strings.Contains(params, "root-admin@example.test") ||
+		!strings.Contains(params, "Welcome") {
+		t.Errorf("the execution log has the recipients and subject, not the body: %s", params)
+	}
 	if out := string(f.stepNamed(t, id, "tell").Output); !strings.Contains(out, `"connector": "Corp Mail"`) || !strings.Contains(out, "messageId") {
 		t.Errorf("output: %s", out)
 	}
