@@ -36,9 +36,6 @@ const (
 	// maxRecipients bounds one notification: a role or list larger than this is a mistake
 	// in the workflow, not an audience.
 	maxRecipients = 1000
-	// emailConnectorType is the connector type a notification may send through
-	// (connectors/email, which the engine does not import).
-	emailConnectorType = "email"
 	// rolePrefix marks a recipient that stands for every active member of a system role.
 	rolePrefix = "role:"
 )
@@ -250,7 +247,7 @@ func (e *Engine) emailThroughConnector(ctx context.Context, a Actor, at *attempt
 		return outcome{}, err
 	}
 	t := e.registry.Type(c.Type)
-	if c.Type != emailConnectorType || t == nil || t.Command("send") == nil {
+	if c.Type != workflow.EmailConnectorType || t == nil || t.Command("send") == nil {
 		return invalidStep(codeNotEmailConnector, "step %s: connector %s is of type %s, not email; a notification sends email through an email connector", step.ID, c.Name, c.Type), nil
 	}
 	params := map[string]any{"to": m.addresses(), "subject": m.subject, "body": m.text}

@@ -110,6 +110,10 @@ const (
 	ChannelInApp = "in_app"
 )
 
+// EmailConnectorType is the connector type an email notification may send through
+// (connectors/email, which neither this package nor the engine imports).
+const EmailConnectorType = "email"
+
 // NotificationConfig is a notification step's config.
 type NotificationConfig struct {
 	Channel string // ChannelEmail or ChannelInApp

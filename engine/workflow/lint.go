@@ -165,9 +165,6 @@ func lintEdgeTargets(g *lintGraph) []Finding {
 	return out
 }
 
-// emailConnectorType is the connector type a notification step may send through.
-const emailConnectorType = "email"
-
 // lintConnectors: UNKNOWN_CONNECTOR, UNKNOWN_COMMAND, MISSING_REQUIRED_PARAM and
 // PARAM_TYPE_MISMATCH against the command's schema.
 func lintConnectors(g *lintGraph) []Finding {
@@ -181,7 +178,7 @@ func lintConnectors(g *lintGraph) []Finding {
 				switch {
 				case !ok:
 					out = append(out, errorFinding("UNKNOWN_CONNECTOR", s.ID, "no connector is named or has the id %q", ref))
-				case typ.Name != emailConnectorType:
+				case typ.Name != EmailConnectorType:
 					out = append(out, errorFinding("UNKNOWN_CONNECTOR", s.ID, "%q is a connector of type %s, not email; a notification sends email through an email connector", ref, typeLabel(typ)))
 				}
 			}
