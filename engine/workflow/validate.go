@@ -217,7 +217,7 @@ const (
 // known step, variable, trigger and strategy types, unique non-empty ids and names, edges that
 // say from, to and on, and config values of the right JSON type. Publishing (draft=false)
 // also needs a name, a step, every step's required config, usable variable names, template and
-// expression syntax, and a valid cron for a schedule. Graph problems (edges to nowhere, cycles,
+// expression syntax, and a valid cron and no required variable for a schedule. Graph problems (edges to nowhere, cycles,
 // unknown connectors) are Lint's.
 func (d *Definition) Validate(draft bool) []FieldError {
 	v := &validation{draft: draft}
@@ -323,6 +323,12 @@ func (v *validation) variables(d *Definition) {
 			}
 		}
 		seen[vr.Name] = true
+		// A tick has nobody to ask for inputs, so a run it starts could never be given a
+		// required variable: refusing to publish says so while the author is still there,
+		// where a failed tick would only say it in a log.
+		if vr.Required && d.Schedule() != "" {
+			v.publish(at+"required", "must be false: a scheduled workflow starts its runs with no inputs")
+		}
 		if !slices.Contains(VariableTypes, vr.Type) {
 			v.always(at+"type", fmt.Sprintf("must be one of %s, not %q", strings.Join(VariableTypes, ", "), vr.Type))
 		}

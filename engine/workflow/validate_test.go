@@ -18,7 +18,7 @@ const provisioning = `{
 	"trigger": {"type": "schedule", "cron": "0 6 * * 1-5"},
 	"variables": [
 		{"name": "targetUser", "type": "user"},
-		{"name": "firstName", "type": "string", "required": true}
+		{"name": "firstName", "type": "string"}
 	],
 	"steps": [
 		{"id": "start", "name": "Start", "type": "start"},
@@ -186,6 +186,13 @@ func TestValidate(t *testing.T) {
 			nil, []FieldError{{"trigger.cron", `must be five fields (minute hour day-of-month month day-of-week, in UTC) such as "0 6 * * 1-5": "61 6 * * *": end of range (61) above maximum (59): 61`}}},
 		{"cron never", func(d map[string]any) { d["trigger"].(map[string]any)["cron"] = "0 0 30 2 *" },
 			nil, []FieldError{{"trigger.cron", `"0 0 30 2 *" never fires`}}},
+		{"required variable on a schedule", func(d map[string]any) {
+			d["variables"].([]any)[1].(map[string]any)["required"] = true
+		}, nil, []FieldError{{"variables[1].required", "must be false: a scheduled workflow starts its runs with no inputs"}}},
+		{"required variable on a manual trigger", func(d map[string]any) {
+			d["trigger"] = map[string]any{"type": "manual"}
+			d["variables"].([]any)[1].(map[string]any)["required"] = true
+		}, nil, nil},
 		{"cron on a manual trigger", func(d map[string]any) { d["trigger"] = map[string]any{"type": "manual", "cron": "0 6 * * *"} },
 			nil, []FieldError{{"trigger.cron", "is only used by a schedule trigger"}}},
 		{"variables", func(d map[string]any) {
