@@ -61,9 +61,14 @@ type Run struct {
 	ParentRunID           *uuid.UUID `bun:"parent_run_id,type:uuid" json:"parentRunId,omitempty"`
 	ParentStepExecutionID *uuid.UUID `bun:"parent_step_execution_id,type:uuid" json:"-"`
 	CompensationOf        *uuid.UUID `bun:"compensation_of,type:uuid" json:"compensationOf,omitempty"`
+	// ScheduledFor is the tick of the workflow's schedule that started the run.
+	ScheduledFor *time.Time `bun:"scheduled_for" json:"scheduledFor,omitempty"`
 	// Definition is set on a rollback run only: the steps built from its original's plan.
 	Definition json.RawMessage `bun:"definition,type:jsonb,nullzero" json:"-"`
 }
+
+// RunScheduleTickConstraint is the unique index that lets a schedule's tick start one run.
+const RunScheduleTickConstraint = "runs_schedule_tick"
 
 // Finished reports whether the run has reached a final status. A failed run may still be
 // retried from its failed step.
@@ -108,7 +113,7 @@ func FindRunForUpdate(ctx context.Context, tx bun.Tx, id uuid.UUID) (*Run, error
 // runColumns are the columns runScan reads, in its order.
 const runColumns = `id, workflow_id, version, workflow_name, status, variables, use_mocks, subject_type, subject_id,
 	started_by_id, started_by_label, started_at, finished_at, updated_at, error, parent_run_id, parent_step_execution_id,
-	compensation_of, definition`
+	compensation_of, definition, scheduled_for`
 
 // runScan holds a run's JSON columns while a row is scanned: database/sql cannot scan a NULL
 // into a json.RawMessage.
@@ -117,7 +122,7 @@ type runScan struct{ variables, err, definition []byte }
 func (rs *runScan) dest(r *Run) []any {
 	return []any{&r.ID, &r.WorkflowID, &r.Version, &r.WorkflowName, &r.Status, &rs.variables, &r.UseMocks,
 		&r.SubjectType, &r.SubjectID, &r.StartedBy.ID, &r.StartedBy.Label, &r.StartedAt, &r.FinishedAt, &r.UpdatedAt, &rs.err,
-		&r.ParentRunID, &r.ParentStepExecutionID, &r.CompensationOf, &rs.definition}
+		&r.ParentRunID, &r.ParentStepExecutionID, &r.CompensationOf, &rs.definition, &r.ScheduledFor}
 }
 
 func (rs *runScan) done(r *Run) {

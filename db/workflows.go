@@ -104,6 +104,18 @@ func ListWorkflows(ctx context.Context, idb bun.IDB, f WorkflowFilter) ([]Workfl
 	return ws, int(total), nil
 }
 
+// ListActiveWorkflows returns every live active workflow's id, name and active version, for
+// the schedules each replica keeps in line with the database.
+func ListActiveWorkflows(ctx context.Context, idb bun.IDB) ([]Workflow, error) {
+	ws := []Workflow{}
+	err := idb.NewSelect().Model(&ws).Column("id", "name", "version").
+		Where("status = ? AND deleted_at IS NULL", WorkflowActive).OrderExpr("id").Scan(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list active workflows: %w", err)
+	}
+	return ws, nil
+}
+
 // WorkflowVersion is an immutable published definition.
 type WorkflowVersion struct {
 	bun.BaseModel `bun:"table:workflow_versions"`

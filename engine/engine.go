@@ -97,6 +97,11 @@ type Engine struct {
 	// runner works the jobs; nil until Start.
 	runner *river.Client[pgx.Tx]
 	sched  gocron.Scheduler
+
+	// scheduleMu orders changes to schedules, this replica's cron jobs of scheduled
+	// workflows (schedules.go), and guards sched while Start sets it.
+	scheduleMu sync.Mutex
+	schedules  map[uuid.UUID]registeredSchedule
 }
 
 // New builds an Engine. It does not start background work; see Start.
@@ -113,6 +118,7 @@ func New(opts Options) (*Engine, error) {
 		healthInterval: opts.HealthInterval,
 		stuckTimeout:   opts.StuckRunTimeout,
 		rescueAfter:    opts.RescueStuckJobsAfter,
+		schedules:      map[uuid.UUID]registeredSchedule{},
 	}
 	if e.registry == nil {
 		return nil, errors.New("engine: no connector registry")
@@ -139,6 +145,7 @@ func New(opts Options) (*Engine, error) {
 	e.workers = river.NewWorkers()
 	river.AddWorker(e.workers, &notifyEmailWorker{engine: e})
 	river.AddWorker(e.workers, &runStepWorker{engine: e})
+	river.AddWorker(e.workers, &scheduledStartWorker{engine: e})
 	// The insert client's FetchCooldown also limits how often its inserts NOTIFY the workers:
 	// left at River's 100 ms, a step's next job would wait for that, or for the next poll.
 	jobs, err := river.NewClient(riverdatabasesql.New(e.db.SQL), &river.Config{Workers: e.workers, Logger: e.log, FetchCooldown: fetchCooldown})
@@ -157,7 +164,8 @@ func (e *Engine) now() time.Time {
 	return e.clock.Now().UTC().Truncate(time.Microsecond)
 }
 
-// Start runs the River job worker and the gocron scheduler until Stop.
+// Start runs the River job worker and the gocron scheduler, with the schedules of the
+// scheduled workflows, until Stop.
 func (e *Engine) Start(ctx context.Context) error {
 	runner, err := river.NewClient(riverpgxv5.New(e.db.Pool), &river.Config{
 		Queues:        map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 10}},
@@ -202,8 +210,10 @@ func (e *Engine) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("schedule connector health checks: %w", err)
 	}
+	if err := e.startSchedules(ctx, sched); err != nil {
+		return err
+	}
 	sched.Start()
-	e.sched = sched
 	return nil
 }
 

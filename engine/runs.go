@@ -272,6 +272,8 @@ type runSpec struct {
 	// compensationOf is the run a rollback run undoes; def is then stored with the run, as no
 	// published version holds it.
 	compensationOf *uuid.UUID
+	// tick is the tick of the workflow's schedule that starts the run.
+	tick *time.Time
 }
 
 // createRun stores a pending run and its start step with the step's job, in tx.
@@ -284,6 +286,7 @@ func (e *Engine) createRun(ctx context.Context, tx bun.Tx, s runSpec) (*db.Run, 
 	run := &db.Run{
 		ID: uuid.New(), WorkflowID: s.workflow.ID, Version: s.workflow.Version, WorkflowName: s.def.Name,
 		Status: db.RunPending, UseMocks: s.useMocks, StartedBy: s.startedBy, StartedAt: now, UpdatedAt: now,
+		ScheduledFor: s.tick,
 	}
 	if s.parent != nil {
 		run.ParentRunID, run.ParentStepExecutionID = &s.parent.RunID, &s.parent.ID
@@ -308,8 +311,11 @@ func (e *Engine) createRun(ctx context.Context, tx bun.Tx, s runSpec) (*db.Run, 
 	}
 	tl := &timeline{run: run, at: now}
 	msg := fmt.Sprintf("Run of %s (version %d) started by %s", s.def.Name, run.Version, s.startedBy.Label)
-	if s.parent != nil {
+	switch {
+	case s.parent != nil:
 		msg = fmt.Sprintf("Run of %s (version %d) started by step %s of run %s", s.def.Name, run.Version, s.parent.StepID, s.parent.RunID)
+	case s.tick != nil:
+		msg = fmt.Sprintf("Run of %s (version %d) started by schedule %s at %s", s.def.Name, run.Version, s.def.Schedule(), s.tick.Format("2006-01-02 15:04 UTC"))
 	}
 	tl.add(nil, "run_started", msg, map[string]any{"useMocks": s.useMocks})
 	if _, err := e.scheduleStep(ctx, tx, run, start, tl); err != nil {

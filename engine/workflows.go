@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/uptrace/bun"
@@ -22,6 +23,10 @@ type WorkflowDoc struct {
 	*db.Workflow
 	HasDraft   bool                 `json:"hasDraft"`
 	Definition *workflow.Definition `json:"definition"`
+	// Schedule is the cron of the active version's schedule trigger and NextRunAt its next
+	// tick; both are empty unless the workflow is active and its runs start on a schedule.
+	Schedule  string     `json:"schedule,omitempty"`
+	NextRunAt *time.Time `json:"nextRunAt,omitempty"`
 }
 
 // LintError refuses a publish while lint errors remain; Findings has them all, warnings too.
@@ -87,6 +92,15 @@ func (e *Engine) workflowDoc(ctx context.Context, idb bun.IDB, w *db.Workflow) (
 		doc.Definition = new(workflow.Definition)
 		if err := json.Unmarshal(raw, doc.Definition); err != nil {
 			return nil, fmt.Errorf("workflow %s document: %w", w.ID, err)
+		}
+	}
+	if w.Status == db.WorkflowActive && !w.Deleted() {
+		active, err := e.definition(ctx, idb, w.ID, w.Version)
+		if err != nil {
+			return nil, err
+		}
+		if err := e.fillSchedule(doc, active); err != nil {
+			return nil, err
 		}
 	}
 	return doc, nil
@@ -201,6 +215,7 @@ func (e *Engine) DeleteWorkflow(ctx context.Context, a Actor, id uuid.UUID) (*db
 	if err != nil {
 		return nil, err
 	}
+	e.refreshSchedule(ctx, id)
 	return w, nil
 }
 
@@ -261,12 +276,17 @@ func (e *Engine) PublishWorkflow(ctx context.Context, a Actor, id uuid.UUID) (*W
 			return err
 		}
 		doc = &WorkflowDoc{Workflow: w, Definition: def}
+		// Not e.definition: it caches, and this version is not committed yet.
+		if err := e.fillSchedule(doc, def); err != nil {
+			return err
+		}
 		return e.audit(ctx, tx, a, "workflow", w.ID.String(), "workflow.published", nil,
 			map[string]any{"name": w.Name, "version": v.Version, "findings": findings})
 	})
 	if err != nil {
 		return nil, err
 	}
+	e.refreshSchedule(ctx, id)
 	return doc, nil
 }
 
@@ -290,6 +310,7 @@ func (e *Engine) DeprecateWorkflow(ctx context.Context, a Actor, id uuid.UUID) (
 	if err != nil {
 		return nil, err
 	}
+	e.refreshSchedule(ctx, id)
 	return e.workflowDoc(ctx, e.db.Bun, w)
 }
 
