@@ -181,6 +181,12 @@ func (s *Server) workflowPage(r *http.Request, doc *engine.WorkflowDoc, shown in
 			Deleted: wf.Deleted(), DeletedAt: s.when(wf.DeletedAt),
 		},
 	}
+	if doc.NextRunAt != nil {
+		next := s.when(doc.NextRunAt)
+		// A cron ticks on whole minutes: seconds would only be noise.
+		next.Exact = doc.NextRunAt.UTC().Format("2006-01-02 15:04 UTC")
+		p.Workflow.Schedule = &views.WorkflowSchedule{Cron: doc.Schedule, Next: next}
+	}
 	versions, err := s.engine.ListWorkflowVersions(ctx, wf.ID)
 	if err != nil {
 		return p, err
@@ -364,8 +370,10 @@ func triggerWords(t *workflow.Trigger) string {
 	switch {
 	case t == nil || t.Type == "" || t.Type == "manual":
 		return "manual: an admin starts each run"
+	case t.Type == "schedule" && t.Cron == "":
+		return "schedule: no cron expression yet"
 	case t.Type == "schedule":
-		return "schedule: " + cmp.Or(t.Cron, "no cron expression yet")
+		return "schedule: " + t.Cron + " (UTC)"
 	case t.Type == "api":
 		return "API: runs start through POST /api/workflows/{id}/start"
 	}

@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -441,4 +442,61 @@ func TestDeprecateAndDeleteWorkflowPages(t *testing.T) {
 	if !ts.workflow(t, draft.ID).Deleted() {
 		t.Fatal("the draft was not deleted")
 	}
+}
+
+// A scheduled workflow's page says when it runs next, on the engine's clock, and so does its
+// JSON; a manual one, a draft and a deprecated one say nothing of it.
+func TestWorkflowPageShowsTheNextScheduledRun(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	c := ts.loginAs(t, "demo-admin")
+	doc := strings.Replace(startEnd("Weekday report", "Reports"), `"variables": []`,
+		`"trigger": {"type": "schedule", "cron": "0 6 * * 1-5"}, "variables": []`, 1)
+	wf := ts.newWorkflow(t, doc)
+	id := wf.ID.String()
+
+	draft := ts.get(t, c, "/workflows/"+id).wantStatus(t, http.StatusOK)
+	wantContains(t, "the draft", draft.Body, "schedule: 0 6 * * 1-5 (UTC)")
+	wantLacks(t, "the draft", draft.Body, `data-testid="workflow-schedule"`)
+
+	ts.publishWorkflow(t, wf.ID)
+	// t0 is a Sunday, so the next weekday 06:00 is Monday's.
+	page := ts.get(t, c, "/workflows/"+id).wantStatus(t, http.StatusOK)
+	wantContains(t, "the active workflow", page.Body, `data-testid="workflow-schedule"`,
+		`Runs on schedule <span class="mono">0 6 * * 1-5</span> (UTC) · next run`,
+		`<time datetime="2026-11-23T06:00:00Z" title="in 22 hours" data-testid="next-run">2026-11-23 06:00 UTC</time>`)
+	// Readers see it too.
+	ro := ts.get(t, ts.loginAs(t, "demo-approver"), "/workflows/"+id).wantStatus(t, http.StatusOK)
+	wantContains(t, "the approver's page", ro.Body, `data-testid="next-run">2026-11-23 06:00 UTC`)
+
+	var got struct {
+		Schedule  string     `json:"schedule"`
+		NextRunAt *time.Time `json:"nextRunAt"`
+	}
+	ts.do(t, c, "GET", "/api/workflows/"+id, nil).wantStatus(t, http.StatusOK).json(t, &got)
+	if got.Schedule != "0 6 * * 1-5" || got.NextRunAt == nil || !got.NextRunAt.Equal(time.Date(2026, 11, 23, 6, 0, 0, 0, time.UTC)) {
+		t.Fatalf("API: schedule %q, nextRunAt %v", got.Schedule, got.NextRunAt)
+	}
+
+	// The clock moves on: at Monday's tick the next is Tuesday's. (The session has expired
+	// by then.)
+	ts.Clock.Advance(22 * time.Hour)
+	c = ts.loginAs(t, "demo-admin")
+	page = ts.get(t, c, "/workflows/"+id).wantStatus(t, http.StatusOK)
+	wantContains(t, "on Monday at 06:00", page.Body, `data-testid="next-run">2026-11-24 06:00 UTC`)
+
+	if _, err := ts.Engine.DeprecateWorkflow(context.Background(), ts.adminActor(t), wf.ID); err != nil {
+		t.Fatal(err)
+	}
+	page = ts.get(t, c, "/workflows/"+id).wantStatus(t, http.StatusOK)
+	wantLacks(t, "deprecated", page.Body, `data-testid="workflow-schedule"`)
+	raw := ts.do(t, c, "GET", "/api/workflows/"+id, nil).wantStatus(t, http.StatusOK)
+	if strings.Contains(raw.Body, "nextRunAt") {
+		t.Fatalf("a deprecated workflow has a next run: %s", raw.Body)
+	}
+
+	manual := ts.newWorkflow(t, startEnd("By hand", ""))
+	ts.publishWorkflow(t, manual.ID)
+	page = ts.get(t, c, "/workflows/"+manual.ID.String()).wantStatus(t, http.StatusOK)
+	wantLacks(t, "a manual workflow", page.Body, `data-testid="workflow-schedule"`)
 }

@@ -699,6 +699,14 @@ type WorkflowSummary struct {
 	DraftOpen bool
 	Deleted   bool
 	DeletedAt Time
+	// Schedule is set while the active version's runs start on a schedule.
+	Schedule *WorkflowSchedule
+}
+
+// WorkflowSchedule is an active workflow's schedule: its cron (UTC) and its next tick.
+type WorkflowSchedule struct {
+	Cron string
+	Next Time
 }
 
 // WorkflowPage is one workflow: the document shown (the open draft, the newest version, or
