@@ -30,7 +30,9 @@ import (
 // job checks the tick against the workflow's active version, so such a tick starts nothing.
 
 // scheduleReconcileInterval is how long a replica may lag behind a schedule published,
-// changed or removed on another replica. gocron ticks no finer than a minute either.
+// changed or removed on another replica. No tick is lost meanwhile: the replica that made the
+// change registered it at once and fires it. A minute costs each replica one small query a
+// minute, and is the finest a cron ticks.
 const scheduleReconcileInterval = time.Minute
 
 // tickWindow is how late after its tick a schedule's task may read the clock and still know
@@ -49,13 +51,15 @@ type registeredSchedule struct {
 }
 
 // startSchedules registers the schedules the database holds and the job that keeps them in
-// line with it. Start calls it before it starts sched.
+// line with it. Start calls it before it starts sched. A schedule that cannot be registered
+// is logged rather than failing the start: the others still run, and the reconciliation
+// tries it again.
 func (e *Engine) startSchedules(ctx context.Context, sched gocron.Scheduler) error {
 	e.scheduleMu.Lock()
 	e.sched = sched
 	e.scheduleMu.Unlock()
 	if err := e.reconcileSchedules(ctx); err != nil {
-		return err
+		e.log.Error("register workflow schedules", "error", err)
 	}
 	_, err := sched.NewJob(gocron.DurationJob(scheduleReconcileInterval), gocron.NewTask(func(ctx context.Context) {
 		if err := e.reconcileSchedules(ctx); err != nil {
@@ -113,7 +117,7 @@ func (e *Engine) refreshSchedule(ctx context.Context, id uuid.UUID) {
 		// Not started: Start registers every schedule.
 		return
 	}
-	cron, err := e.activeSchedule(ctx, e.db.Bun, id)
+	cron, err := e.activeSchedule(ctx, id)
 	if err == nil {
 		err = e.setSchedule(id, cron)
 	}
@@ -124,15 +128,15 @@ func (e *Engine) refreshSchedule(ctx context.Context, id uuid.UUID) {
 
 // activeSchedule is the cron of the workflow's active version, or "" when no schedule starts
 // its runs.
-func (e *Engine) activeSchedule(ctx context.Context, idb bun.IDB, id uuid.UUID) (string, error) {
-	w, err := db.FindWorkflow(ctx, idb, id)
+func (e *Engine) activeSchedule(ctx context.Context, id uuid.UUID) (string, error) {
+	w, err := db.FindWorkflow(ctx, e.db.Bun, id)
 	if err != nil {
 		return "", err
 	}
 	if w.Deleted() || w.Status != db.WorkflowActive {
 		return "", nil
 	}
-	def, err := e.definition(ctx, idb, w.ID, w.Version)
+	def, err := e.definition(ctx, e.db.Bun, w.ID, w.Version)
 	if err != nil {
 		return "", err
 	}
