@@ -73,6 +73,9 @@ type TaskView struct {
 	SubjectType   *string    `bun:"subject_type" json:"subjectType"`
 	SubjectID     *string    `bun:"subject_id" json:"subjectId"`
 	RunStartedAt  time.Time  `bun:"run_started_at" json:"runStartedAt"`
+	// Slots is how many tasks the step execution opened: an approval's approvers, so a slot
+	// reads "approver 2 of 3".
+	Slots int `bun:"slots" json:"slots"`
 }
 
 // InsertTasks stores the tasks of a step execution in one statement.
@@ -150,6 +153,10 @@ func CancelRunTasks(ctx context.Context, idb bun.IDB, runID uuid.UUID, at time.T
 	return nil
 }
 
+// forUser keeps the tasks a user may act on: held by them, or held by no one and for one of
+// their roles. Its arguments are the user's id and their roles as an array.
+const forUser = "(t.assignee_id = ? OR (t.assignee_id IS NULL AND t.assignee_role = ANY(?::text[])))"
+
 // TaskFilter selects tasks for an inbox.
 type TaskFilter struct {
 	Kind string
@@ -162,6 +169,9 @@ type TaskFilter struct {
 	Roles []string
 	RunID *uuid.UUID
 	Q     string
+	// RecentFirst orders by the last change, newest first (a list of decided tasks), instead
+	// of longest waiting first.
+	RecentFirst bool
 	Page
 }
 
@@ -179,7 +189,7 @@ func ListTasks(ctx context.Context, idb bun.IDB, f TaskFilter) ([]TaskView, int,
 	}
 	q = q.Where("t.status IN (?)", bun.In(statuses))
 	if f.For != nil {
-		q = q.Where("(t.assignee_id = ? OR (t.assignee_id IS NULL AND t.assignee_role = ANY(?::text[])))", *f.For, pgdialect.Array(f.Roles))
+		q = q.Where(forUser, *f.For, pgdialect.Array(f.Roles))
 	}
 	if f.RunID != nil {
 		q = q.Where("t.run_id = ?", *f.RunID)
@@ -188,18 +198,44 @@ func ListTasks(ctx context.Context, idb bun.IDB, f TaskFilter) ([]TaskView, int,
 		like := "%" + escapeLike(f.Q) + "%"
 		q = q.Where("(t.title ILIKE ? OR r.workflow_name ILIKE ? OR r.started_by_label ILIKE ?)", like, like, like)
 	}
-	total, err := f.Page.apply(q.OrderExpr("t.created_at, t.slot, t.id")).ScanAndCount(ctx)
+	if f.RecentFirst {
+		q = q.OrderExpr("t.updated_at DESC, t.slot, t.id")
+	} else {
+		q = q.OrderExpr("t.created_at, t.slot, t.id")
+	}
+	total, err := f.Page.apply(q).ScanAndCount(ctx)
 	if err != nil {
 		return nil, 0, fmt.Errorf("list tasks: %w", err)
 	}
 	return vs, int(total), nil
 }
 
+// CountOpenTasksByKind counts the open and held tasks a user may act on, by kind, for the tabs
+// of the Tasks page.
+func CountOpenTasksByKind(ctx context.Context, idb bun.IDB, userID uuid.UUID, roles []string) (map[string]int, error) {
+	var rows []struct {
+		Kind  string `bun:"kind"`
+		Count int    `bun:"count"`
+	}
+	err := idb.NewSelect().Model((*Task)(nil)).ColumnExpr("t.kind, count(*) AS count").
+		Where("t.status IN (?)", bun.In([]string{TaskOpen, TaskOnHold})).
+		Where(forUser, userID, pgdialect.Array(roles)).
+		GroupExpr("t.kind").Scan(ctx, &rows)
+	if err != nil {
+		return nil, fmt.Errorf("count open tasks by kind: %w", err)
+	}
+	out := map[string]int{}
+	for _, r := range rows {
+		out[r.Kind] = r.Count
+	}
+	return out, nil
+}
+
 // CountOpenTasks counts the open and held tasks a user may act on, for the navigation badge.
 func CountOpenTasks(ctx context.Context, idb bun.IDB, userID uuid.UUID, roles []string) (int, error) {
 	n, err := idb.NewSelect().Model((*Task)(nil)).
 		Where("t.status IN (?)", bun.In([]string{TaskOpen, TaskOnHold})).
-		Where("(t.assignee_id = ? OR (t.assignee_id IS NULL AND t.assignee_role = ANY(?::text[])))", userID, pgdialect.Array(roles)).
+		Where(forUser, userID, pgdialect.Array(roles)).
 		Count(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("count open tasks: %w", err)
@@ -213,6 +249,7 @@ func selectTaskViews(idb bun.IDB, dst any) *bun.SelectQuery {
 		ColumnExpr("r.workflow_name, r.status AS run_status, r.started_by_id AS requested_by_id, r.started_by_label AS requested_by").
 		ColumnExpr("r.subject_type, r.subject_id, r.started_at AS run_started_at").
 		ColumnExpr("se.step_id, se.step_name").
+		ColumnExpr("(SELECT count(*) FROM tasks s WHERE s.step_execution_id = t.step_execution_id) AS slots").
 		ColumnExpr("u.email AS assignee_email, u.display_name AS assignee_name").
 		Join("JOIN runs r ON r.id = t.run_id").
 		Join("JOIN step_executions se ON se.id = t.step_execution_id").

@@ -397,11 +397,15 @@ const (
 	TaskScopeAll  = "all"
 )
 
+// TaskStatusDecided lists every task that has ended (decided, completed, expired or
+// cancelled), the most recently ended first.
+const TaskStatusDecided = "decided"
+
 // TaskListInput selects tasks for a principal's inbox.
 type TaskListInput struct {
 	Kind   string
 	Scope  string // mine (the default) or all, which needs task:assign
-	Status string // "" for the active ones, or one status
+	Status string // "" for the active ones, one status, or decided for the ended ones
 	RunID  *uuid.UUID
 	Q      string
 	db.Page
@@ -424,10 +428,12 @@ func (e *Engine) ListTasks(ctx context.Context, p *Principal, in TaskListInput) 
 	}
 	switch in.Status {
 	case "":
+	case TaskStatusDecided:
+		f.Statuses, f.RecentFirst = []string{db.TaskCompleted, db.TaskApproved, db.TaskRejected, db.TaskExpired, db.TaskCancelled}, true
 	case db.TaskOpen, db.TaskOnHold, db.TaskQueued, db.TaskCompleted, db.TaskApproved, db.TaskRejected, db.TaskExpired, db.TaskCancelled:
 		f.Statuses = []string{in.Status}
 	default:
-		v.Add("status", "must be one of open, on_hold, queued, completed, approved, rejected, expired, cancelled, not %q", in.Status)
+		v.Add("status", "must be one of open, on_hold, queued, completed, approved, rejected, expired, cancelled, decided, not %q", in.Status)
 	}
 	if err := v.Err(); err != nil {
 		return nil, 0, err
@@ -654,6 +660,12 @@ func (e *Engine) actOnTask(ctx context.Context, tx bun.Tx, p *Principal, run *db
 	}
 	if err := e.audit(ctx, tx, a, "task", t.ID.String(), auditAction, before, taskState(t)); err != nil {
 		return err
+	}
+	if action == TaskAssign {
+		// The new holder learns of it as the first holder did when the task opened.
+		if err := e.announceTask(ctx, tx, run, t, false); err != nil {
+			return err
+		}
 	}
 	se, err := db.FindStepExecution(ctx, tx, t.StepExecutionID)
 	if err != nil {
