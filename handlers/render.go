@@ -220,7 +220,12 @@ func (s *Server) page(r *http.Request, title, section string) views.Page {
 	}
 	for _, item := range navigation {
 		if item.perms == nil || slices.ContainsFunc(item.perms, pr.Can) {
-			p.Nav = append(p.Nav, views.NavItem{Section: item.section, Label: item.label, Href: item.href})
+			nav := views.NavItem{Section: item.section, Label: item.label, Href: item.href}
+			if item.section == "tasks" {
+				count := s.taskCount(r.Context(), pr)
+				nav.Count = &count
+			}
+			p.Nav = append(p.Nav, nav)
 		}
 	}
 	if n, err := s.engine.UnreadNotifications(r.Context(), pr.User.ID); err == nil {
@@ -245,6 +250,7 @@ var navigation = []struct {
 	{"connectors", "Connectors", "/connectors", []engine.Permission{engine.PermConnectorRead}},
 	{"workflows", "Workflows", "/workflows", []engine.Permission{engine.PermWorkflowRead}},
 	{"runs", "Runs", "/runs", []engine.Permission{engine.PermRunRead, engine.PermWorkflowStart}},
+	{"tasks", "Tasks", "/tasks", []engine.Permission{engine.PermTaskRead}},
 	{"incidents", "Incidents", "/incidents", []engine.Permission{engine.PermEventRead}},
 	{"events", "Events", "/events", []engine.Permission{engine.PermEventRead}},
 	{"audit", "Audit log", "/audit", []engine.Permission{engine.PermAuditRead}},

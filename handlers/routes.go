@@ -157,6 +157,18 @@ func (s *Server) routes() []route {
 		{method: "GET", pattern: "/api/approvals", perm: taskRead, h: s.listApprovalsAPI},
 		{method: "POST", pattern: "/api/approvals/{id}/decide", perm: decide, h: s.decideApprovalAPI},
 
+		// The Tasks page, with the API's permissions: each action is a form post of its own.
+		{method: "GET", pattern: "/tasks", perm: taskRead, h: s.listTaskPage},
+		{method: "GET", pattern: "/tasks/count", perm: taskRead, passive: true, h: s.taskCountLink},
+		{method: "POST", pattern: "/tasks/{id}/claim", perm: taskRead, h: s.actOnTaskPage(engine.TaskClaim)},
+		{method: "POST", pattern: "/tasks/{id}/assign", perm: engine.PermTaskAssign, h: s.actOnTaskPage(engine.TaskAssign)},
+		{method: "POST", pattern: "/tasks/{id}/unassign", perm: taskRead, h: s.actOnTaskPage(engine.TaskUnassign)},
+		{method: "POST", pattern: "/tasks/{id}/hold", perm: taskRead, h: s.actOnTaskPage(engine.TaskHold)},
+		{method: "POST", pattern: "/tasks/{id}/unhold", perm: taskRead, h: s.actOnTaskPage(engine.TaskUnhold)},
+		{method: "POST", pattern: "/tasks/{id}/complete", perm: taskRead, h: s.actOnTaskPage(engine.TaskComplete)},
+		{method: "POST", pattern: "/tasks/{id}/approve", perm: decide, h: s.actOnTaskPage(engine.TaskApprove)},
+		{method: "POST", pattern: "/tasks/{id}/reject", perm: decide, h: s.actOnTaskPage(engine.TaskReject)},
+
 		// Workflow pages, with the API's permissions: saving the JSON editor, deleting and
 		// opening a new draft need workflow:update; publishing and deprecating workflow:publish.
 		{method: "GET", pattern: "/workflows", perm: wfRead, h: s.listWorkflows},

@@ -214,6 +214,10 @@ func (s *Server) runPage(r *http.Request, run *db.Run) (views.RunPage, error) {
 	// A sub-workflow's failure is its parent's to handle; the engine refuses to retry it.
 	p.Actions.Retry = canOperate && run.Status == db.RunFailed && run.ParentRunID == nil
 	def := s.runDefinition(ctx, run)
+	tasks, err := s.runTasks(ctx, run.ID)
+	if err != nil {
+		return views.RunPage{}, err
+	}
 	for _, se := range steps {
 		row := views.RunStepRow{
 			Anchor: stepAnchor(se.StepID) + "-" + strconv.Itoa(se.Iteration), StepID: se.StepID, Name: se.Name, Type: se.Type,
@@ -232,6 +236,7 @@ func (s *Server) runPage(r *http.Request, run *db.Run) (views.RunPage, error) {
 		if se.Status == db.StepFailed {
 			p.Actions.RetryStep = se.Name
 		}
+		s.stepPeople(pr, &row, &se, tasks[se.ID])
 		p.Steps = append(p.Steps, row)
 	}
 	for _, e := range entries {

@@ -3,11 +3,13 @@
   "use strict";
   document.addEventListener("DOMContentLoaded", function () {
     if (window.htmx) {
-      // Validation errors come back as 422 with the re-rendered form: swap them like a 200.
+      // Validation errors come back as 422 with the re-rendered form, and a conflict (someone
+      // else acted first) as 409 with the part saying so: swap them like a 200.
       htmx.config.responseHandling = [
         { code: "204", swap: false },
         { code: "[23]..", swap: true },
         { code: "422", swap: true },
+        { code: "409", swap: true },
         { code: "[45]..", swap: false, error: true },
       ];
     }

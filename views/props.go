@@ -28,6 +28,17 @@ type NavItem struct {
 	Section string
 	Label   string
 	Href    string
+	// Count is a number shown beside the label (open tasks), nil for none.
+	Count *NavCount
+}
+
+// NavCount is a count beside a navigation item that refreshes itself from Poll.
+type NavCount struct {
+	ID   string
+	Poll string
+	N    int
+	// Words say what is counted, for screen readers: "open".
+	Words string
 }
 
 // Flash is a one-time message shown after a redirect.
@@ -941,6 +952,13 @@ type RunStepRow struct {
 	Diagnosed  bool
 	Output     string
 	ChildRunID string
+	// Tasks are an approval's approver slots or a manual task, with what each decided.
+	Tasks []RunStepTask
+	// People says in a sentence who the step waits for, or how it was decided.
+	People string
+	// ActHref leads to the Tasks page when the viewer may act on one of the step's open tasks.
+	ActHref  string
+	ActLabel string
 }
 
 // RunDiagnosis reads like the partial-provisioning runbook: what failed and why, what was
@@ -1036,4 +1054,92 @@ type UserActivity struct {
 	Total int
 	// Links is true when the viewer may open run pages.
 	Links bool
+}
+
+// TasksPage is the Tasks page: one tab of tasks (manual tasks or approvals) with its filters.
+type TasksPage struct {
+	Page
+	// Tab is tasks or approvals; Tabs carry the open counts in their labels.
+	Tab  string
+	Tabs TaskTabs
+	// Scope is mine or all; CanSeeAll offers all to those with task:assign.
+	Scope     string
+	CanSeeAll bool
+	Status    string
+	Statuses  []Option
+	Q         string
+	// RunID narrows the list to one run's tasks (the run page links here so).
+	RunID string
+	// NoDecide is set on the Approvals tab for a viewer who cannot decide approvals.
+	NoDecide bool
+	Cards    []TaskCard
+	Pager    Pager
+}
+
+// TaskTabs are the two tabs of the Tasks page with how many open items each holds for the
+// viewer; an htmx action refreshes them out of band.
+type TaskTabs struct {
+	Current   string
+	Tasks     int
+	Approvals int
+}
+
+// TaskCard is one task or approval as the inbox shows it, with the actions the viewer may take.
+type TaskCard struct {
+	ID       string
+	Title    string
+	Approval bool
+	Status   Badge
+	Workflow string
+	// RunHref is the run's page, "" when the viewer may not open it.
+	RunHref  string
+	RunID    string
+	StepName string
+	// About is the run's subject: the person (or value) the run provisions.
+	About       string
+	RequestedBy string
+	// HeldBy is who may act on it: "you", a person, or "any member of Approver".
+	HeldBy  string
+	Waiting Time
+	Due     Time
+	// Overdue is set when Due has passed while the task is still open.
+	Overdue bool
+	// Slot says where an approver stands among the step's approvers, in words.
+	Slot         string
+	HoldReason   string
+	Instructions string
+	// Decision says how an ended task ended: by whom, when, with what reason or comment.
+	Decision *TaskDecision
+	Actions  TaskCardActions
+	// Back is the list the forms return to without JavaScript.
+	Back string
+	// Open is the action whose form is shown open (after a refused submit); Form holds what was
+	// typed into it and what was wrong.
+	Open string
+	Form Form
+	// Notice is the outcome of an action taken from this card (success, or error for a
+	// conflict), shown in place after an htmx request.
+	Notice *Flash
+}
+
+// TaskDecision is how a task ended.
+type TaskDecision struct {
+	Label   string // "Rejected by approver@example.test"
+	At      Time
+	Comment string
+}
+
+// TaskCardActions are the buttons and forms a card offers.
+type TaskCardActions struct {
+	Claim, Release, Hold, Resume, Complete, Approve, Reject bool
+	// Assign lists who the task can be given to; nil when the viewer may not assign.
+	Assign []Option
+}
+
+// RunStepTask is one approver slot or the manual task of a run's step.
+type RunStepTask struct {
+	Holder  string
+	Status  Badge
+	At      Time
+	Comment string
 }
