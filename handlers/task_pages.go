@@ -366,9 +366,9 @@ func (s *Server) actOnTaskPage(action string) handlerFunc {
 }
 
 // taskRefused answers an action the engine refused. Bad input comes back beside its field with
-// what was typed (422); a task that moved on meanwhile (409), or that is no longer the viewer's
-// (not found: reassigned, released), is said in place under htmx and as a flash on the list
-// otherwise. Anything else (a missing permission) is an error page.
+// what was typed (422); a task that moved on meanwhile (409) is said in place under htmx and
+// as a flash on the list otherwise; one no longer the viewer's goes to taskGone. Anything else
+// (a missing permission) is an error page.
 func (s *Server) taskRefused(w http.ResponseWriter, r *http.Request, id uuid.UUID, action, back string, form views.Form, err error) error {
 	var (
 		verr     *engine.ValidationError
@@ -581,7 +581,7 @@ func stepActLink(pr *engine.Principal, t *db.TaskView) (string, string) {
 // peopleWords is the step's tasks in a sentence: who it waits for while it waits, else how
 // it was decided.
 func peopleWords(se *db.StepExecution, tasks []db.TaskView) string {
-	var waiting, approved []string
+	var waiting, queued, approved []string
 	var decided *db.TaskView
 	expired := false
 	for i := range tasks {
@@ -589,6 +589,8 @@ func peopleWords(se *db.StepExecution, tasks []db.TaskView) string {
 		switch t.Status {
 		case db.TaskOpen, db.TaskOnHold:
 			waiting = append(waiting, slotHolder(t))
+		case db.TaskQueued:
+			queued = append(queued, slotHolder(t))
 		case db.TaskApproved:
 			approved = append(approved, slotHolder(t))
 		case db.TaskRejected, db.TaskCompleted:
@@ -609,7 +611,10 @@ func peopleWords(se *db.StepExecution, tasks []db.TaskView) string {
 		case workflow.ApprovalParallel:
 			return "Waiting for approval by " + joinWords(waiting, "and") + ": every approver must approve."
 		case workflow.ApprovalSequential:
-			return "Waiting for approval by " + joinWords(waiting, "and") + " (approvers decide in order)."
+			if len(queued) > 0 {
+				return "Waiting for approval by " + joinWords(waiting, "and") + ", then by " + strings.Join(queued, ", then by ") + "."
+			}
+			return "Waiting for approval by " + joinWords(waiting, "and") + ", the last approver in order."
 		default:
 			return "Waiting for approval by " + joinWords(waiting, "or") + "."
 		}

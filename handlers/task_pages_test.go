@@ -45,11 +45,12 @@ func (ts *testServer) startRunAs(t *testing.T, workflowID uuid.UUID, subject str
 	return run
 }
 
-// waitingTasks starts the engine's run and returns its tasks once it waits for them, by slot.
+// waitingTasks returns a run's tasks, queued ones included, once it waits for them, by slot.
 func (ts *testServer) waitingTasks(t *testing.T, run *db.Run) []db.TaskView {
 	t.Helper()
 	ts.waitRun(t, run.ID, db.RunWaiting)
-	items, _, err := db.ListTasks(context.Background(), ts.DB.Bun, db.TaskFilter{RunID: &run.ID, Page: db.Page{Page: 1, PageSize: 10}})
+	items, _, err := db.ListTasks(context.Background(), ts.DB.Bun, db.TaskFilter{RunID: &run.ID,
+		Statuses: []string{db.TaskQueued, db.TaskOpen}, Page: db.Page{Page: 1, PageSize: 10}})
 	if err != nil || len(items) == 0 {
 		t.Fatalf("tasks of run %s: %v %v", run.ID, items, err)
 	}
@@ -385,4 +386,27 @@ func TestTasksPagePermissionsCSRFAndACancelledRun(t *testing.T) {
 	wantContains(t, "the cancelled task", res.Body, "Nothing changed: the task is already cancelled.", `badge-muted">cancelled<`,
 		"No longer needed")
 	wantLacks(t, "the cancelled task", res.Body, `data-testid="task-approve"`)
+}
+
+func TestSequentialApprovalSaysWhoIsNextAndOpensTheNextSlot(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	ts.startEngine(t)
+	wf := ts.newWorkflow(t, approvalDoc("Payroll access", `{"approvers": ["approver@example.test", "manager@example.test"], "mode": "sequential"}`))
+	ts.publishWorkflow(t, wf.ID)
+	run := ts.startRun(t, wf.ID, nil)
+	tasks := ts.waitingTasks(t, run)
+	runPath := "/runs/" + run.ID.String()
+	manager := ts.loginAs(t, "demo-manager")
+	wantContains(t, "the run page", ts.get(t, manager, runPath).Body,
+		"Waiting for approval by approver@example.test, then by manager@example.test.", `badge-muted">queued<`)
+	// The manager's slot is queued: not on their list yet.
+	wantLacks(t, "the manager's list", ts.get(t, manager, "/tasks?tab=approvals").Body, tasks[1].ID.String())
+
+	ap := ts.loginAs(t, "demo-approver")
+	wantContains(t, "the first slot", card(t, ts.get(t, ap, "/tasks?tab=approvals").Body, tasks[0].ID), "Approver 1 of 2, in order")
+	ts.postForm(t, ap, "/tasks/"+tasks[0].ID.String()+"/approve", url.Values{}, ts.sameOrigin()...).wantStatus(t, http.StatusSeeOther)
+	wantContains(t, "the second slot", card(t, ts.get(t, manager, "/tasks?tab=approvals").Body, tasks[1].ID), "Approver 2 of 2, in order")
+	wantContains(t, "the run page", ts.get(t, manager, runPath).Body,
+		"Waiting for approval by manager@example.test, the last approver in order.", `data-testid="step-act">Decide in Tasks<`)
 }
