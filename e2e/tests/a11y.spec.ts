@@ -220,7 +220,9 @@ test('every page passes axe (no serious/critical) and is photographed at desktop
   // (its subject is the live user, so their page shows it), and one waiting in a delay.
   // Two runs of a partial onboarding on a mock directory that fail with something to undo
   // (one of them rolled back, leaving a password reset for an admin to undo by hand).
-  const rx = { welcome: '', completed: '', failed: '', waiting: '', partial: '', rollback: '' };
+  // For the Tasks page: an approval waiting for the admin (then the approver, in order), one
+  // for any Approver, and two manual tasks for the Admin role, one of them on hold.
+  const rx = { welcome: '', completed: '', failed: '', waiting: '', partial: '', rollback: '', approval: '', serverAccess: '' };
   const setUpRuns = async (p: Page) => {
     const post = async (url: string, data: object | undefined, status: number) => {
       const res = await p.request.post(url, { data });
@@ -331,6 +333,50 @@ test('every page passes axe (no serious/critical) and is photographed at desktop
     await until(undone, 'failed');
     rx.rollback = (await post(`/api/runs/${undone}/rollback`, undefined, 201)).runId as string;
     await until(rx.rollback, 'completed');
+
+    const approval = (name: string, approvers: string[], mode: string) => publish({
+      name,
+      subjectVariable: 'member',
+      variables: [{ name: 'member', type: 'user', required: true, description: 'Who gets the access' }],
+      steps: [
+        { id: 'start', name: 'Start', type: 'start' },
+        { id: 'approve', name: 'Approve access to the finance share', type: 'approval', config: { approvers, mode, timeout: '72h' } },
+        { id: 'end', name: 'End', type: 'end' },
+      ],
+      edges: [
+        { from: 'start', to: 'approve', on: 'success' },
+        { from: 'approve', to: 'end', on: 'success' },
+        { from: 'approve', to: 'end', on: 'rejected' },
+      ],
+    });
+    const phone = await publish({
+      name: `Desk phone ${tag}`,
+      variables: [{ name: 'email', type: 'string', required: true }],
+      steps: [
+        { id: 'start', name: 'Start', type: 'start' },
+        {
+          id: 'phone',
+          name: 'Set up the desk phone',
+          type: 'manual_task',
+          config: {
+            assignee: 'role:Admin',
+            title: 'Set up a desk phone for {{email}}',
+            instructions: 'Create an extension for {{email}} in the Berlin PBX, then note its number in the comment.',
+          },
+        },
+        { id: 'end', name: 'End', type: 'end' },
+      ],
+      edges: [
+        { from: 'start', to: 'phone', on: 'success' },
+        { from: 'phone', to: 'end', on: 'success' },
+      ],
+    });
+    rx.approval = await start(await approval(`Access request ${tag}`, ['admin@example.test', 'approver@example.test'], 'sequential'), { member: liveId });
+    rx.serverAccess = await start(await approval(`Server access ${tag}`, ['role:Approver'], 'single'), { member: liveId });
+    const phones = [await start(phone, { email: 'jane.doe@example.com' }), await start(phone, { email: 'richard.roe@example.com' })];
+    for (const id of [rx.approval, rx.serverAccess, ...phones]) await until(id, 'waiting');
+    const held = (await (await p.request.get(`/api/tasks?runId=${phones[1]}`)).json()).items[0].id as string;
+    await post(`/api/tasks/${held}/hold`, { reason: 'Waiting for the PBX licence from purchasing' }, 200);
   };
   const field = (p: Page, name: string) => p.locator(`[name="${name}"]`);
   const wizardToConfig = async (p: Page) => {
@@ -755,6 +801,51 @@ test('every page passes axe (no serious/critical) and is photographed at desktop
       open: (p) => p.goto(`/runs/${rx.waiting}/cancel`),
       ready: async (p) => {
         await expect(p.getByTestId('confirm-button')).toBeVisible();
+      },
+    },
+    {
+      name: 'tasks',
+      open: (p) => p.goto('/tasks'),
+      ready: async (p) => {
+        await expect(p.getByTestId('task-hold-note')).toBeVisible();
+        await expect(p.getByTestId('task-instructions').first()).toBeVisible();
+      },
+    },
+    {
+      name: 'tasks-approvals',
+      open: (p) => p.goto('/tasks?tab=approvals'),
+      ready: async (p) => {
+        await expect(p.getByTestId('task-slot').first()).toContainText('Approver 1 of 2');
+      },
+    },
+    {
+      name: 'tasks-reject-without-reason',
+      open: async (p) => {
+        await p.goto(`/tasks?tab=approvals&runId=${rx.approval}`);
+        const card = p.getByTestId('task-card');
+        await card.getByText('Reject…').click();
+        await card.getByTestId('task-reject-submit').click();
+      },
+      ready: async (p) => {
+        await expect(p.getByTestId('error-summary')).toBeFocused();
+      },
+    },
+    {
+      name: 'tasks-everyone-assign',
+      open: async (p) => {
+        await p.goto('/tasks?tab=approvals&scope=all');
+        await p.getByTestId('task-card').filter({ hasText: `Server access ${tag}` }).getByText('Assign to…').click();
+      },
+      ready: async (p) => {
+        await expect(p.getByTestId('task-assign-user').filter({ visible: true })).toBeVisible();
+      },
+    },
+    {
+      name: 'run-waiting-approval',
+      open: (p) => p.goto(`/runs/${rx.approval}`),
+      ready: async (p) => {
+        await expect(p.getByTestId('step-people')).toContainText('Waiting for approval by admin@example.test');
+        await expect(p.getByTestId('step-act')).toBeVisible();
       },
     },
     { name: 'profile', open: (p) => p.goto('/profile'), ready: h1('Your profile') },
