@@ -33,8 +33,8 @@ import (
 
 func TestMain(m *testing.M) { dbtest.Main(m) }
 
-// t0 is when every test server's fake clock starts.
-var t0 = time.Date(2026, 11, 22, 8, 0, 0, 0, time.UTC)
+// sundayMorning is a fixed start for a test whose expectations name dates.
+var sundayMorning = time.Date(2026, 11, 22, 8, 0, 0, 0, time.UTC)
 
 const (
 	clientID     = "floh-test"
@@ -55,11 +55,13 @@ var signingKey = sync.OnceValue(func() *rsa.PrivateKey {
 // testServer is the whole app on a real listener: its own Postgres database, the engine on a
 // fake clock, and the development OpenID Provider mounted in-process, as `floh serve` runs it.
 type testServer struct {
-	URL        string
-	Issuer     string
-	DB         *db.DB
-	Engine     *engine.Engine
-	Clock      *clockwork.FakeClock
+	URL    string
+	Issuer string
+	DB     *db.DB
+	Engine *engine.Engine
+	Clock  *clockwork.FakeClock
+	// T0 is when Clock started.
+	T0         time.Time
 	Server     *handlers.Server
 	CookieKeys [][]byte
 	// Logs is everything the server logged.
@@ -93,6 +95,10 @@ type serverOptions struct {
 	// publicHost is the host of FLOH_BASE_URL when it is not the listener's address, e.g. a
 	// name that only a proxy in front of the server knows; browsers still reach the listener.
 	publicHost string
+	// start is when the server's fake clock starts; zero means now. River schedules jobs on
+	// the wall clock with times from the engine's clock, so a clock started in the past would
+	// run a step due in an hour at once, and one in the future would run nothing.
+	start time.Time
 }
 
 func newTestServer(t *testing.T, opts ...serverOption) *testServer {
@@ -120,7 +126,11 @@ func newTestServer(t *testing.T, opts ...serverOption) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	clock := clockwork.NewFakeClockAt(t0)
+	start := o.start
+	if start.IsZero() {
+		start = time.Now().UTC().Truncate(time.Second)
+	}
+	clock := clockwork.NewFakeClockAt(start)
 	reg, err := builtin.Registry()
 	if err != nil {
 		t.Fatal(err)
@@ -163,7 +173,7 @@ func newTestServer(t *testing.T, opts ...serverOption) *testServer {
 	t.Cleanup(srv.Close)
 	t.Cleanup(h.Close)
 	return &testServer{
-		URL: base, Issuer: issuer, DB: d, Engine: eng, Clock: clock, Server: h, CookieKeys: keys,
+		URL: base, Issuer: issuer, DB: d, Engine: eng, Clock: clock, T0: start, Server: h, CookieKeys: keys,
 		Logs: logs, addr: srv.Listener.Addr().String(),
 	}
 }

@@ -272,8 +272,8 @@ func TestUsersAPIProfileAndIdentities(t *testing.T) {
 	}
 	for _, f := range []string{"title", "department", "startDate", "custom.badge"} {
 		src := p.AttributeSources[f]
-		if src.Source != "manual" || !src.At.Equal(t0) {
-			t.Errorf("attributeSources[%s] = %+v, want manual at %s (the engine's clock)", f, src, t0)
+		if src.Source != "manual" || !src.At.Equal(ts.T0) {
+			t.Errorf("attributeSources[%s] = %+v, want manual at %s (the engine's clock)", f, src, ts.T0)
 		}
 	}
 	if _, ok := p.AttributeSources["location"]; ok {
@@ -291,7 +291,7 @@ func TestUsersAPIProfileAndIdentities(t *testing.T) {
 	if p.Title != nil || p.Department == nil || *p.Department != "Platform" || len(p.Custom) != 0 {
 		t.Errorf("after clearing: %+v", p)
 	}
-	if !p.AttributeSources["title"].At.Equal(t0.Add(time.Hour)) || !p.AttributeSources["department"].At.Equal(t0) {
+	if !p.AttributeSources["title"].At.Equal(ts.T0.Add(time.Hour)) || !p.AttributeSources["department"].At.Equal(ts.T0) {
 		t.Errorf("sources after clearing: %+v", p.AttributeSources)
 	}
 	// A patch of the user's own fields records manual as their source too.

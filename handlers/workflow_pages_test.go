@@ -448,7 +448,7 @@ func TestDeprecateAndDeleteWorkflowPages(t *testing.T) {
 // JSON; a manual one, a draft and a deprecated one say nothing of it.
 func TestWorkflowPageShowsTheNextScheduledRun(t *testing.T) {
 	t.Parallel()
-	ts := newTestServer(t)
+	ts := newTestServer(t, func(o *serverOptions) { o.start = sundayMorning })
 	c := ts.loginAs(t, "demo-admin")
 	doc := strings.Replace(startEnd("Weekday report", "Reports"), `"variables": []`,
 		`"trigger": {"type": "schedule", "cron": "0 6 * * 1-5"}, "variables": []`, 1)
@@ -460,7 +460,7 @@ func TestWorkflowPageShowsTheNextScheduledRun(t *testing.T) {
 	wantLacks(t, "the draft", draft.Body, `data-testid="workflow-schedule"`)
 
 	ts.publishWorkflow(t, wf.ID)
-	// t0 is a Sunday, so the next weekday 06:00 is Monday's.
+	// The clock starts on a Sunday, so the next weekday 06:00 is Monday's.
 	page := ts.get(t, c, "/workflows/"+id).wantStatus(t, http.StatusOK)
 	wantContains(t, "the active workflow", page.Body, `data-testid="workflow-schedule"`,
 		`Runs on schedule <span class="mono">0 6 * * 1-5</span> (UTC) · next run`,
