@@ -231,18 +231,6 @@ func CountOpenTasksByKind(ctx context.Context, idb bun.IDB, userID uuid.UUID, ro
 	return out, nil
 }
 
-// CountOpenTasks counts the open and held tasks a user may act on, for the navigation badge.
-func CountOpenTasks(ctx context.Context, idb bun.IDB, userID uuid.UUID, roles []string) (int, error) {
-	n, err := idb.NewSelect().Model((*Task)(nil)).
-		Where("t.status IN (?)", bun.In([]string{TaskOpen, TaskOnHold})).
-		Where(forUser, userID, pgdialect.Array(roles)).
-		Count(ctx)
-	if err != nil {
-		return 0, fmt.Errorf("count open tasks: %w", err)
-	}
-	return int(n), nil
-}
-
 func selectTaskViews(idb bun.IDB, dst any) *bun.SelectQuery {
 	return idb.NewSelect().Model(dst).
 		ColumnExpr("t.*").

@@ -441,9 +441,17 @@ func (e *Engine) ListTasks(ctx context.Context, p *Principal, in TaskListInput) 
 	return db.ListTasks(ctx, e.db.Bun, f)
 }
 
-// CountMyTasks counts the open and held tasks a principal may act on.
+// CountMyTasks counts the open and held tasks a principal may act on, of both kinds.
 func (e *Engine) CountMyTasks(ctx context.Context, p *Principal) (int, error) {
-	return db.CountOpenTasks(ctx, e.db.Bun, p.User.ID, p.User.Roles)
+	byKind, err := e.CountMyTasksByKind(ctx, p)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, c := range byKind {
+		n += c
+	}
+	return n, nil
 }
 
 // FindTask loads a task the principal may see; another's task is not found, so ids do not leak.
