@@ -155,3 +155,67 @@ func ListWorkflowVersions(ctx context.Context, idb bun.IDB, workflowID uuid.UUID
 	}
 	return vs, nil
 }
+
+// DraftUndo is a draft an edit replaced, kept so the edit can be undone.
+type DraftUndo struct {
+	bun.BaseModel `bun:"table:workflow_draft_undo"`
+
+	WorkflowID uuid.UUID       `bun:"workflow_id,pk,type:uuid"`
+	Seq        int64           `bun:"seq,pk,autoincrement"`
+	Draft      json.RawMessage `bun:"draft,type:jsonb"`
+	Edit       string          `bun:"edit"`
+	CreatedAt  time.Time       `bun:"created_at"`
+}
+
+// PushDraftUndo keeps the draft an edit replaced and drops all but the newest keep entries.
+func PushDraftUndo(ctx context.Context, idb bun.IDB, u *DraftUndo, keep int) error {
+	if _, err := idb.NewInsert().Model(u).ExcludeColumn("seq").Exec(ctx); err != nil {
+		return fmt.Errorf("keep draft for undo: %w", err)
+	}
+	_, err := idb.NewDelete().Model((*DraftUndo)(nil)).
+		Where("workflow_id = ?", u.WorkflowID).
+		Where("seq NOT IN (?)", idb.NewSelect().Model((*DraftUndo)(nil)).Column("seq").
+			Where("workflow_id = ?", u.WorkflowID).OrderExpr("seq DESC").Limit(int64(keep))).
+		Exec(ctx)
+	if err != nil {
+		return fmt.Errorf("trim undo of workflow %s: %w", u.WorkflowID, err)
+	}
+	return nil
+}
+
+// PopDraftUndo removes and returns the newest kept draft of a workflow; ErrNotFound when
+// there is nothing to undo.
+func PopDraftUndo(ctx context.Context, idb bun.IDB, workflowID uuid.UUID) (*DraftUndo, error) {
+	u := new(DraftUndo)
+	err := idb.NewDelete().Model(u).
+		Where("workflow_id = ? AND seq = (?)", workflowID, idb.NewSelect().Model((*DraftUndo)(nil)).
+			ColumnExpr("max(seq)").Where("workflow_id = ?", workflowID)).
+		Returning("*").Scan(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("undo draft of workflow %s: %w", workflowID, notFound(err))
+	}
+	return u, nil
+}
+
+// DraftUndoState says how many edits of a workflow's draft can be undone and what the newest
+// one was.
+func DraftUndoState(ctx context.Context, idb bun.IDB, workflowID uuid.UUID) (n int, newest string, err error) {
+	var rows []DraftUndo
+	err = idb.NewSelect().Model(&rows).Column("seq", "edit").
+		Where("workflow_id = ?", workflowID).OrderExpr("seq DESC").Scan(ctx)
+	if err != nil {
+		return 0, "", fmt.Errorf("undo state of workflow %s: %w", workflowID, err)
+	}
+	if len(rows) > 0 {
+		newest = rows[0].Edit
+	}
+	return len(rows), newest, nil
+}
+
+// ClearDraftUndo forgets a workflow's kept drafts: its draft has closed.
+func ClearDraftUndo(ctx context.Context, idb bun.IDB, workflowID uuid.UUID) error {
+	if _, err := idb.NewDelete().Model((*DraftUndo)(nil)).Where("workflow_id = ?", workflowID).Exec(ctx); err != nil {
+		return fmt.Errorf("clear undo of workflow %s: %w", workflowID, err)
+	}
+	return nil
+}

@@ -59,15 +59,23 @@ func parseDefinition(raw []byte) (*workflow.Definition, error) {
 		}
 		return nil, Invalid("definition", "%s", err.Error())
 	}
+	if err := checkDraft(def); err != nil {
+		return nil, err
+	}
+	return def, nil
+}
+
+// checkDraft checks a document as a draft and trims its name.
+func checkDraft(def *workflow.Definition) error {
 	problems := def.Validate(true)
 	if strings.TrimSpace(def.Name) == "" {
 		problems = append(problems, workflow.FieldError{Field: "name", Message: "is required"})
 	}
 	if len(problems) > 0 {
-		return nil, fieldErrors(problems)
+		return fieldErrors(problems)
 	}
 	def.Name = strings.TrimSpace(def.Name)
-	return def, nil
+	return nil
 }
 
 func fieldErrors(problems []workflow.FieldError) error {
@@ -161,33 +169,122 @@ func (e *Engine) UpdateWorkflow(ctx context.Context, a Actor, id uuid.UUID, raw 
 	if err != nil {
 		return nil, err
 	}
-	doc, err := json.Marshal(def)
-	if err != nil {
-		return nil, fmt.Errorf("marshal workflow: %w", err)
-	}
-	var w *db.Workflow
-	err = e.inTx(ctx, func(tx bun.Tx) error {
-		var err error
-		if w, err = db.FindWorkflowForUpdate(ctx, tx, id); err != nil {
+	return e.EditDraft(ctx, a, id, "Edit the document", func(d *workflow.Definition) error {
+		*d = *def
+		return nil
+	})
+}
+
+// undoDepth is how many edits of a draft can be undone.
+const undoDepth = 20
+
+// EditDraft applies one edit to the open draft and saves the result, keeping the draft it
+// replaced so that the edit can be undone; what names the edit in words ("Delete step
+// Notify"). The result must still be a well-formed draft: nothing is saved otherwise. A
+// *workflow.FieldError from edit is a validation error naming its field.
+func (e *Engine) EditDraft(ctx context.Context, a Actor, id uuid.UUID, what string, edit func(*workflow.Definition) error) (*WorkflowDoc, error) {
+	var doc *WorkflowDoc
+	err := e.inTx(ctx, func(tx bun.Tx) error {
+		w, def, err := openDraft(ctx, tx, id)
+		if err != nil {
 			return err
 		}
-		if w.Deleted() {
-			return Conflict("workflow %s is deleted", w.Name)
+		if err := edit(def); err != nil {
+			var fe *workflow.FieldError
+			if errors.As(err, &fe) {
+				return Invalid(fe.Field, "%s", fe.Message)
+			}
+			return err
 		}
-		if w.Draft == nil {
-			return Conflict("workflow %s is published (version %d) and has no open draft; create a draft from a version first", w.Name, w.Version)
+		if err := checkDraft(def); err != nil {
+			return err
 		}
-		before := json.RawMessage(w.Draft)
-		w.Name, w.Description, w.Category, w.Draft, w.UpdatedAt = def.Name, def.Description, def.Category, doc, e.now()
-		if err := db.UpdateWorkflow(ctx, tx, w); err != nil {
-			return workflowNameTaken(err, w.Name)
+		before := w.Draft
+		if err := e.saveDraft(ctx, tx, w, def); err != nil {
+			return err
 		}
-		return e.audit(ctx, tx, a, "workflow", w.ID.String(), "workflow.updated", before, def)
+		u := &db.DraftUndo{WorkflowID: w.ID, Draft: before, Edit: what, CreatedAt: w.UpdatedAt}
+		if err := db.PushDraftUndo(ctx, tx, u, undoDepth); err != nil {
+			return err
+		}
+		doc = &WorkflowDoc{Workflow: w, HasDraft: true, Definition: def}
+		return e.audit(ctx, tx, a, "workflow", w.ID.String(), "workflow.updated", json.RawMessage(before), def)
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &WorkflowDoc{Workflow: w, HasDraft: true, Definition: def}, nil
+	return doc, nil
+}
+
+// UndoDraftEdit puts back the draft the newest kept edit replaced and returns what that edit
+// was. It answers a conflict when there is nothing left to undo.
+func (e *Engine) UndoDraftEdit(ctx context.Context, a Actor, id uuid.UUID) (*WorkflowDoc, string, error) {
+	var doc *WorkflowDoc
+	var what string
+	err := e.inTx(ctx, func(tx bun.Tx) error {
+		w, _, err := openDraft(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		u, err := db.PopDraftUndo(ctx, tx, w.ID)
+		if errors.Is(err, db.ErrNotFound) {
+			return Conflict("there is no edit of %s left to undo (the last %d are kept)", w.Name, undoDepth)
+		} else if err != nil {
+			return err
+		}
+		def := new(workflow.Definition)
+		if err := json.Unmarshal(u.Draft, def); err != nil {
+			return fmt.Errorf("workflow %s undo: %w", w.ID, err)
+		}
+		before := w.Draft
+		if err := e.saveDraft(ctx, tx, w, def); err != nil {
+			return err
+		}
+		what, doc = u.Edit, &WorkflowDoc{Workflow: w, HasDraft: true, Definition: def}
+		return e.audit(ctx, tx, a, "workflow", w.ID.String(), "workflow.edit_undone", json.RawMessage(before),
+			map[string]any{"undid": u.Edit, "definition": def})
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	return doc, what, nil
+}
+
+// DraftUndo says how many edits of a workflow's draft can be undone and what the newest was.
+func (e *Engine) DraftUndo(ctx context.Context, id uuid.UUID) (int, string, error) {
+	return db.DraftUndoState(ctx, e.db.Bun, id)
+}
+
+// openDraft locks a workflow whose draft is open for editing and reads the draft.
+func openDraft(ctx context.Context, tx bun.Tx, id uuid.UUID) (*db.Workflow, *workflow.Definition, error) {
+	w, err := db.FindWorkflowForUpdate(ctx, tx, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	if w.Deleted() {
+		return nil, nil, Conflict("workflow %s is deleted", w.Name)
+	}
+	if w.Draft == nil {
+		return nil, nil, Conflict("workflow %s is published (version %d) and has no open draft; create a draft from a version first", w.Name, w.Version)
+	}
+	def := new(workflow.Definition)
+	if err := json.Unmarshal(w.Draft, def); err != nil {
+		return nil, nil, fmt.Errorf("workflow %s draft: %w", w.ID, err)
+	}
+	return w, def, nil
+}
+
+// saveDraft writes def as w's draft; the list's name, description and category follow it.
+func (e *Engine) saveDraft(ctx context.Context, tx bun.Tx, w *db.Workflow, def *workflow.Definition) error {
+	doc, err := json.Marshal(def)
+	if err != nil {
+		return fmt.Errorf("marshal workflow: %w", err)
+	}
+	w.Name, w.Description, w.Category, w.Draft, w.UpdatedAt = def.Name, def.Description, def.Category, doc, e.now()
+	if err := db.UpdateWorkflow(ctx, tx, w); err != nil {
+		return workflowNameTaken(err, w.Name)
+	}
+	return nil
 }
 
 // DeleteWorkflow soft-deletes a draft or a deprecated workflow; an active one keeps running
@@ -208,6 +305,9 @@ func (e *Engine) DeleteWorkflow(ctx context.Context, a Actor, id uuid.UUID) (*db
 		now := e.now()
 		w.DeletedAt, w.UpdatedAt = &now, now
 		if err := db.UpdateWorkflow(ctx, tx, w); err != nil {
+			return err
+		}
+		if err := db.ClearDraftUndo(ctx, tx, w.ID); err != nil {
 			return err
 		}
 		return e.audit(ctx, tx, a, "workflow", w.ID.String(), "workflow.deleted", map[string]string{"name": w.Name, "status": w.Status}, nil)
@@ -273,6 +373,9 @@ func (e *Engine) PublishWorkflow(ctx context.Context, a Actor, id uuid.UUID) (*W
 		}
 		w.Version, w.Status, w.Draft, w.UpdatedAt = v.Version, db.WorkflowActive, nil, now
 		if err := db.UpdateWorkflow(ctx, tx, w); err != nil {
+			return err
+		}
+		if err := db.ClearDraftUndo(ctx, tx, w.ID); err != nil {
 			return err
 		}
 		doc = &WorkflowDoc{Workflow: w, Definition: def}
