@@ -12,8 +12,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/uptrace/bun"
 
-	"floh/connectors"
 	"floh/db"
+	"floh/engine/lint"
 	"floh/engine/workflow"
 )
 
@@ -31,13 +31,13 @@ type WorkflowDoc struct {
 
 // LintError refuses a publish while lint errors remain; Findings has them all, warnings too.
 type LintError struct {
-	Findings []workflow.Finding
+	Findings []lint.Finding
 }
 
 func (e *LintError) Error() string {
 	n := 0
 	for _, f := range e.Findings {
-		if f.Severity == workflow.SeverityError {
+		if f.Severity == lint.SeverityError {
 			n++
 		}
 	}
@@ -319,25 +319,26 @@ func (e *Engine) DeleteWorkflow(ctx context.Context, a Actor, id uuid.UUID) (*db
 	return w, nil
 }
 
-// connectorCatalogue lets lint look connector instances up by id or name.
+// connectorCatalogue lets lint look live connector instances up by id or name; an instance
+// is known by its id, however a step names it.
 type connectorCatalogue struct {
 	e   *Engine
 	ctx context.Context
 	idb bun.IDB
 }
 
-func (c connectorCatalogue) Connector(ref string) (*connectors.Type, bool) {
+func (c connectorCatalogue) Connector(ref string) (lint.Instance, bool) {
 	conn, err := db.FindLiveConnectorByRef(c.ctx, c.idb, ref)
 	if err != nil {
-		return nil, false
+		return lint.Instance{}, false
 	}
 	t := c.e.registry.Type(conn.Type)
-	return t, t != nil
+	return lint.Instance{ID: conn.ID.String(), Name: conn.Name, Type: t}, t != nil
 }
 
 // LintWorkflow lints a definition against the live connectors.
-func (e *Engine) LintWorkflow(ctx context.Context, def *workflow.Definition) []workflow.Finding {
-	return workflow.Lint(def, connectorCatalogue{e: e, ctx: ctx, idb: e.db.Bun})
+func (e *Engine) LintWorkflow(ctx context.Context, def *workflow.Definition) []lint.Finding {
+	return lint.Lint(def, connectorCatalogue{e: e, ctx: ctx, idb: e.db.Bun})
 }
 
 // PublishWorkflow turns the open draft into the next immutable version and makes the
@@ -362,8 +363,8 @@ func (e *Engine) PublishWorkflow(ctx context.Context, a Actor, id uuid.UUID) (*W
 		if problems := def.Validate(false); len(problems) > 0 {
 			return fieldErrors(problems)
 		}
-		findings := workflow.Lint(def, connectorCatalogue{e: e, ctx: ctx, idb: tx})
-		if workflow.HasErrors(findings) {
+		findings := lint.Lint(def, connectorCatalogue{e: e, ctx: ctx, idb: tx})
+		if lint.HasErrors(findings) {
 			return &LintError{Findings: findings}
 		}
 		now := e.now()

@@ -14,6 +14,7 @@ import (
 
 	"floh/db"
 	"floh/engine"
+	"floh/engine/lint"
 	"floh/engine/workflow"
 	"floh/views"
 )
@@ -471,22 +472,22 @@ func configSummary(st workflow.Step) string {
 	return out
 }
 
-var severityRank = map[string]int{workflow.SeverityError: 0, workflow.SeverityWarning: 1, workflow.SeverityInfo: 2}
+var severityRank = map[string]int{lint.SeverityError: 0, lint.SeverityWarning: 1, lint.SeverityInfo: 2}
 
 func severityBadge(sev string) views.Badge {
 	switch sev {
-	case workflow.SeverityError:
+	case lint.SeverityError:
 		return views.Badge{Label: "error", Tone: "bad"}
-	case workflow.SeverityWarning:
+	case lint.SeverityWarning:
 		return views.Badge{Label: "warning", Tone: "warn"}
 	}
 	return views.Badge{Label: sev, Tone: "info"}
 }
 
 // lintFindings shows findings errors first; each links to its step's row when the step exists.
-func lintFindings(findings []workflow.Finding, def *workflow.Definition) []views.LintFinding {
+func lintFindings(findings []lint.Finding, def *workflow.Definition) []views.LintFinding {
 	sorted := slices.Clone(findings)
-	slices.SortStableFunc(sorted, func(a, b workflow.Finding) int {
+	slices.SortStableFunc(sorted, func(a, b lint.Finding) int {
 		return cmp.Compare(severityRank[a.Severity], severityRank[b.Severity])
 	})
 	out := make([]views.LintFinding, len(sorted))
@@ -586,7 +587,7 @@ func (s *Server) publishWorkflow(w http.ResponseWriter, r *http.Request) error {
 	}
 	id := doc.ID.String()
 	published, err := s.engine.PublishWorkflow(r.Context(), principalFrom(r).Actor(), doc.ID)
-	var lint *engine.LintError
+	var lintErr *engine.LintError
 	var verr *engine.ValidationError
 	var conflict *engine.ConflictError
 	switch {
@@ -596,18 +597,18 @@ func (s *Server) publishWorkflow(w http.ResponseWriter, r *http.Request) error {
 	case errors.As(err, &conflict):
 		s.flash(r, "error", sentence(conflict.Message))
 		return redirect(w, r, "/workflows/"+id)
-	case !errors.As(err, &lint) && !errors.As(err, &verr):
+	case !errors.As(err, &lintErr) && !errors.As(err, &verr):
 		return err
 	}
 	p, err := s.workflowPage(r, doc, 0, nil)
 	if err != nil {
 		return err
 	}
-	if lint != nil {
-		p.Findings = lintFindings(lint.Findings, doc.Definition)
+	if lintErr != nil {
+		p.Findings = lintFindings(lintErr.Findings, doc.Definition)
 		errs := 0
-		for _, f := range lint.Findings {
-			if f.Severity == workflow.SeverityError {
+		for _, f := range lintErr.Findings {
+			if f.Severity == lint.SeverityError {
 				errs++
 			}
 		}
