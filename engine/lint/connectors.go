@@ -29,9 +29,9 @@ func lintConnectors(g *graph) []Finding {
 			inst, ok := g.connector(ref)
 			switch {
 			case !ok:
-				out = append(out, errorFinding("UNKNOWN_CONNECTOR", s.ID, "no connector is named or has the id %q", ref))
+				out = append(out, errorFinding(CodeUnknownConnector, s.ID, "no connector is named or has the id %q", ref))
 			case inst.Type.Name != workflow.EmailConnectorType:
-				out = append(out, errorFinding("UNKNOWN_CONNECTOR", s.ID, "%q is a connector of type %s, not email; a notification sends email through an email connector", ref, typeLabel(inst.Type)))
+				out = append(out, errorFinding(CodeUnknownConnector, s.ID, "%q is a connector of type %s, not email; a notification sends email through an email connector", ref, typeLabel(inst.Type)))
 			}
 		case workflow.TypeConnector:
 			out = append(out, lintConnectorStep(s, g.conns[i])...)
@@ -45,15 +45,15 @@ func lintConnectorStep(s *workflow.Step, c *connStep) []Finding {
 	case c.refTemplated:
 		// The run renders the reference and checks the instance, command and params then.
 		if strings.TrimSpace(c.command) == "" {
-			return []Finding{errorFinding("UNKNOWN_COMMAND", s.ID, "no command is chosen")}
+			return []Finding{errorFinding(CodeUnknownCommand, s.ID, "no command is chosen")}
 		}
 		return nil
 	case strings.TrimSpace(c.ref) == "":
-		return []Finding{errorFinding("UNKNOWN_CONNECTOR", s.ID, "no connector is chosen")}
+		return []Finding{errorFinding(CodeUnknownConnector, s.ID, "no connector is chosen")}
 	case !c.found:
-		return []Finding{errorFinding("UNKNOWN_CONNECTOR", s.ID, "no connector is named or has the id %q", c.ref)}
+		return []Finding{errorFinding(CodeUnknownConnector, s.ID, "no connector is named or has the id %q", c.ref)}
 	case strings.TrimSpace(c.command) == "":
-		return []Finding{errorFinding("UNKNOWN_COMMAND", s.ID, "no command is chosen")}
+		return []Finding{errorFinding(CodeUnknownCommand, s.ID, "no command is chosen")}
 	case c.cmdTemplated:
 		return nil
 	case c.cmd == nil:
@@ -62,7 +62,7 @@ func lintConnectorStep(s *workflow.Step, c *connStep) []Finding {
 		for i, cmd := range typ.Commands {
 			commands[i] = cmd.Name
 		}
-		return []Finding{errorFinding("UNKNOWN_COMMAND", s.ID, "%q is not a command of %s (commands: %s)", c.command, typeLabel(typ), strings.Join(commands, ", "))}
+		return []Finding{errorFinding(CodeUnknownCommand, s.ID, "%q is not a command of %s (commands: %s)", c.command, typeLabel(typ), strings.Join(commands, ", "))}
 	}
 	cmd := c.cmd
 	var out []Finding
@@ -73,13 +73,16 @@ func lintConnectorStep(s *workflow.Step, c *connStep) []Finding {
 		}
 	}
 	if len(missing) > 0 {
-		out = append(out, errorFinding("MISSING_REQUIRED_PARAM", s.ID, "%s needs %s", cmd.Name, strings.Join(missing, ", ")))
+		out = append(out, errorFinding(CodeMissingRequiredParam, s.ID, "the command %s needs %s", cmd.Name, strings.Join(missing, ", ")))
 	}
 	if problems := paramProblems(cmd, c.params); len(problems) > 0 {
-		out = append(out, errorFinding("PARAM_TYPE_MISMATCH", s.ID, "%s: %s", cmd.Name, strings.Join(problems, "; ")))
+		out = append(out, errorFinding(CodeParamTypeMismatch, s.ID, "the command %s would refuse these params: %s", cmd.Name, strings.Join(problems, "; ")))
 	}
 	return out
 }
+
+// Messages do not start with a command's name: a page capitalises a message's first letter,
+// and createAccount is not CreateAccount.
 
 // paramProblems checks the params a step gives against the command's schema with the
 // connector contract's own checker, so lint and the call agree. A value holding a template is
@@ -157,8 +160,8 @@ func lintProvisioningChain(g *graph) []Finding {
 		if c == nil || !c.mutating || g.routed(i, workflow.OnError) {
 			continue
 		}
-		out = append(out, warning("PROVISIONING_CHAIN_NO_ERROR_EDGE", s.ID,
-			"%s changes %q, one of the %d systems this workflow changes (%s), and no \"error\" edge leaves it: %s; route \"error\" to a notification or a clean-up step",
+		out = append(out, warning(CodeProvisioningChainNoErrorEdge, s.ID,
+			"no \"error\" edge leaves it, yet its command %s changes %q, one of the %d systems this workflow changes (%s): %s; route \"error\" to a notification or a clean-up step",
 			c.cmd.Name, c.inst.Name, len(systems), strings.Join(systems, ", "), consequence))
 	}
 	return out
@@ -173,8 +176,8 @@ func lintCompensation(g *graph) []Finding {
 		if c == nil || !c.mutating || c.cmd.Compensation != nil {
 			continue
 		}
-		out = append(out, info("NO_COMPENSATION", s.ID,
-			"%s on %q declares no compensation: rolling back a run cannot undo it, and leaves it to an admin to undo by hand", c.cmd.Name, c.inst.Name))
+		out = append(out, info(CodeNoCompensation, s.ID,
+			"the command %s on %q declares no compensation: rolling back a run cannot undo it, and leaves it to an admin to undo by hand", c.cmd.Name, c.inst.Name))
 	}
 	return out
 }

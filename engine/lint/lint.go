@@ -24,6 +24,28 @@ const (
 	SeverityInfo    = "info"
 )
 
+// The codes, in the order of the table in doc.go.
+const (
+	CodeMissingStart                 = "MISSING_START"
+	CodeMultipleStart                = "MULTIPLE_START"
+	CodeEdgeUnknownStep              = "EDGE_UNKNOWN_STEP"
+	CodeUnknownConnector             = "UNKNOWN_CONNECTOR"
+	CodeUnknownCommand               = "UNKNOWN_COMMAND"
+	CodeMissingRequiredParam         = "MISSING_REQUIRED_PARAM"
+	CodeParamTypeMismatch            = "PARAM_TYPE_MISMATCH"
+	CodeUndefinedVariable            = "UNDEFINED_VARIABLE"
+	CodeDuplicateOutcome             = "DUPLICATE_OUTCOME"
+	CodeCycleWithoutExit             = "CYCLE_WITHOUT_EXIT"
+	CodeScheduledRequiredVariable    = "SCHEDULED_REQUIRED_VARIABLE"
+	CodeProvisioningChainNoErrorEdge = "PROVISIONING_CHAIN_NO_ERROR_EDGE"
+	CodeUnreachableStep              = "UNREACHABLE_STEP"
+	CodeDeadEnd                      = "DEAD_END"
+	CodeApprovalNoRejectionPath      = "APPROVAL_NO_REJECTION_PATH"
+	CodeConditionMissingBranch       = "CONDITION_MISSING_BRANCH"
+	CodeErrorEdgeWithoutNotification = "ERROR_EDGE_WITHOUT_NOTIFICATION"
+	CodeNoCompensation               = "NO_COMPENSATION"
+)
+
 // HasErrors reports whether any finding is an error.
 func HasErrors(findings []Finding) bool {
 	for _, f := range findings {

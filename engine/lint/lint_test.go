@@ -200,7 +200,7 @@ const provisioningChain = `{
 
 func chainWarning(step, command, system string, systems int, names string) Finding {
 	return Finding{"PROVISIONING_CHAIN_NO_ERROR_EDGE", SeverityWarning, step, fmt.Sprintf(
-		"%s changes %q, one of the %d systems this workflow changes (%s), and no \"error\" edge leaves it: a failure here fails the run half-way, leaving what earlier steps changed in place and nobody told; route \"error\" to a notification or a clean-up step",
+		"no \"error\" edge leaves it, yet its command %s changes %q, one of the %d systems this workflow changes (%s): a failure here fails the run half-way, leaving what earlier steps changed in place and nobody told; route \"error\" to a notification or a clean-up step",
 		command, system, systems, names)}
 }
 
@@ -263,7 +263,7 @@ func TestProvisioningChainSystems(t *testing.T) {
 			step("hr", "HR API", "request", `{"method": "POST", "url": "https://hr.example.test/people"}`)), []Finding{
 			chainWarning("adAccount", "createAccount", "AD", 2, `"AD", "HR API"`),
 			chainWarning("hr", "request", "HR API", 2, `"AD", "HR API"`),
-			{"NO_COMPENSATION", SeverityInfo, "hr", `request on "HR API" declares no compensation: rolling back a run cannot undo it, and leaves it to an admin to undo by hand`},
+			{"NO_COMPENSATION", SeverityInfo, "hr", `the command request on "HR API" declares no compensation: rolling back a run cannot undo it, and leaves it to an admin to undo by hand`},
 		}},
 		{"an error edge to a missing step still routes the error", withEdges(t, chain(t, "", userCreate, adCreate("AD")), "adAccount -error-> gone"), []Finding{
 			{"EDGE_UNKNOWN_STEP", SeverityError, "adAccount", `edges name steps that do not exist: "gone"`},
@@ -358,9 +358,9 @@ func TestLintErrors(t *testing.T) {
 				`{"id": "templated", "type": "connector", "config": {"connectorId": "kinds", "command": "createAccount", "params": {
 					"username": "{{who}}", "ou": "OU={{who}}", "enabled": "true", "quota": "12", "groups": ["a", "b"], "mode": "a"}}}`)
 		}, []Finding{
-			{"MISSING_REQUIRED_PARAM", SeverityError, "missing", "createAccount needs username, ou"},
-			{"MISSING_REQUIRED_PARAM", SeverityError, "noParams", "createAccount needs username, ou"},
-			{"PARAM_TYPE_MISMATCH", SeverityError, "types", `createAccount: "colour" is not a param of createAccount (params: username, ou, enabled, groups, quota, mode); enabled must be true or false, not "maybe"; groups must be a list of text values, not an object; mode must be one of a, b, not "c"; username must be text, not a number`},
+			{"MISSING_REQUIRED_PARAM", SeverityError, "missing", "the command createAccount needs username, ou"},
+			{"MISSING_REQUIRED_PARAM", SeverityError, "noParams", "the command createAccount needs username, ou"},
+			{"PARAM_TYPE_MISMATCH", SeverityError, "types", `the command createAccount would refuse these params: "colour" is not a param of createAccount (params: username, ou, enabled, groups, quota, mode); enabled must be true or false, not "maybe"; groups must be a list of text values, not an object; mode must be one of a, b, not "c"; username must be text, not a number`},
 		}},
 		{"undefined variables", func(t *testing.T) *workflow.Definition {
 			return chain(t, `[{"name": "firstName", "type": "string"}]`,
@@ -548,7 +548,7 @@ func TestLintWarningsAndInfos(t *testing.T) {
 		// NO_COMPENSATION
 		{"a mutating step without compensation", func(t *testing.T) *workflow.Definition {
 			return chain(t, "", `{"id": "gone", "type": "connector", "config": {"connectorId": "AD", "command": "deleteAccount", "params": {"username": "jdoe"}}}`)
-		}, []Finding{{"NO_COMPENSATION", SeverityInfo, "gone", `deleteAccount on "AD" declares no compensation: rolling back a run cannot undo it, and leaves it to an admin to undo by hand`}}},
+		}, []Finding{{"NO_COMPENSATION", SeverityInfo, "gone", `the command deleteAccount on "AD" declares no compensation: rolling back a run cannot undo it, and leaves it to an admin to undo by hand`}}},
 		{"steps that compensate, or change nothing", func(t *testing.T) *workflow.Definition {
 			return chain(t, "",
 				`{"id": "create", "type": "connector", "config": {"connectorId": "AD", "command": "createAccount", "params": {"username": "jdoe"}}}`,

@@ -21,9 +21,9 @@ func lintStart(g *graph) []Finding {
 	}
 	switch {
 	case len(starts) == 0:
-		return []Finding{errorFinding("MISSING_START", "", "the workflow has no start step")}
+		return []Finding{errorFinding(CodeMissingStart, "", "the workflow has no start step")}
 	case len(starts) > 1:
-		return []Finding{errorFinding("MULTIPLE_START", "", "the workflow has %d start steps (%s); keep one", len(starts), quoteAll(starts))}
+		return []Finding{errorFinding(CodeMultipleStart, "", "the workflow has %d start steps (%s); keep one", len(starts), quoteAll(starts))}
 	}
 	return nil
 }
@@ -45,7 +45,7 @@ func lintEdgeTargets(g *graph) []Finding {
 	}
 	var out []Finding
 	for _, from := range order {
-		out = append(out, errorFinding("EDGE_UNKNOWN_STEP", from, "edges name steps that do not exist: %s", quoteAll(unknown[from])))
+		out = append(out, errorFinding(CodeEdgeUnknownStep, from, "edges name steps that do not exist: %s", quoteAll(unknown[from])))
 	}
 	return out
 }
@@ -101,7 +101,7 @@ func lintDuplicateOutcomes(g *graph) []Finding {
 	}
 	var out []Finding
 	for _, id := range order {
-		out = append(out, errorFinding("DUPLICATE_OUTCOME", id, "%s", strings.Join(problems[id], "; ")))
+		out = append(out, errorFinding(CodeDuplicateOutcome, id, "%s", strings.Join(problems[id], "; ")))
 	}
 	return out
 }
@@ -137,7 +137,7 @@ func lintCycles(g *graph) []Finding {
 		for i, n := range loop {
 			ids[i] = g.nodes[n].ID
 		}
-		out = append(out, errorFinding("CYCLE_WITHOUT_EXIT", ids[0], "steps %s loop with no edge out of the loop", quoteAll(ids)))
+		out = append(out, errorFinding(CodeCycleWithoutExit, ids[0], "steps %s loop with no edge out of the loop", quoteAll(ids)))
 	}
 	return out
 }
@@ -158,7 +158,7 @@ func lintScheduledRequired(g *graph) []Finding {
 	if len(required) == 0 {
 		return nil
 	}
-	return []Finding{errorFinding("SCHEDULED_REQUIRED_VARIABLE", "",
+	return []Finding{errorFinding(CodeScheduledRequiredVariable, "",
 		"the workflow starts on a schedule, whose runs get no inputs, yet %s %s %s required; make %s optional or change the trigger",
 		plural(len(required), "the variable", "the variables"), quoteAll(required), plural(len(required), "is", "are"), plural(len(required), "it", "them"))}
 }
@@ -210,7 +210,7 @@ func lintUnreachable(g *graph) []Finding {
 	var out []Finding
 	for i, s := range g.nodes {
 		if !seen[i] {
-			out = append(out, warning("UNREACHABLE_STEP", s.ID, "no path from the start step leads here, so no run ever runs this step; connect it or remove it"))
+			out = append(out, warning(CodeUnreachableStep, s.ID, "no path from the start step leads here, so no run ever runs this step; connect it or remove it"))
 		}
 	}
 	return out
@@ -229,19 +229,19 @@ func lintDeadEnds(g *graph) []Finding {
 				branches = append(branches, def)
 			}
 			if len(branches) == 0 {
-				out = append(out, warning("DEAD_END", s.ID, "the condition declares no branch and no default, so no edge can lead a run on from it"))
+				out = append(out, warning(CodeDeadEnd, s.ID, "the condition declares no branch and no default, so no edge can lead a run on from it"))
 				continue
 			}
 			if !slices.ContainsFunc(branches, func(b string) bool { return g.routed(i, b) }) {
-				out = append(out, warning("DEAD_END", s.ID, "no edge leaves on any of its branches (%s), so every run that gets here stops here", quoteAll(unique(branches))))
+				out = append(out, warning(CodeDeadEnd, s.ID, "no edge leaves on any of its branches (%s), so every run that gets here stops here", quoteAll(unique(branches))))
 			}
 		case workflow.TypeApproval:
 			if !g.routed(i, workflow.OnSuccess) {
-				out = append(out, warning("DEAD_END", s.ID, "no \"success\" edge leaves it, so an approved request goes nowhere; connect \"success\" to the next step or to an end step"))
+				out = append(out, warning(CodeDeadEnd, s.ID, "no \"success\" edge leaves it, so an approved request goes nowhere; connect \"success\" to the next step or to an end step"))
 			}
 		default:
 			if !g.routed(i, workflow.OnSuccess) {
-				out = append(out, warning("DEAD_END", s.ID, "no \"success\" edge leaves it, so a run that gets here stops here instead of reaching an end step; connect \"success\" to the next step or to an end step"))
+				out = append(out, warning(CodeDeadEnd, s.ID, "no \"success\" edge leaves it, so a run that gets here stops here instead of reaching an end step; connect \"success\" to the next step or to an end step"))
 			}
 		}
 	}
@@ -258,7 +258,7 @@ func lintApprovals(g *graph) []Finding {
 	var out []Finding
 	for i, s := range g.nodes {
 		if s.Type == workflow.TypeApproval && !g.routed(i, workflow.OnRejected) {
-			out = append(out, warning("APPROVAL_NO_REJECTION_PATH", s.ID, "no \"rejected\" edge leaves it: %s; route \"rejected\" to a notification or an end step", consequence))
+			out = append(out, warning(CodeApprovalNoRejectionPath, s.ID, "no \"rejected\" edge leaves it: %s; route \"rejected\" to a notification or an end step", consequence))
 		}
 	}
 	return out
@@ -296,7 +296,7 @@ func lintConditionBranches(g *graph) []Finding {
 		if len(stray) > 0 {
 			msg += fmt.Sprintf("; edges leave on %s, which the condition does not declare", quoteAll(stray))
 		}
-		out = append(out, warning("CONDITION_MISSING_BRANCH", s.ID, "%s", msg))
+		out = append(out, warning(CodeConditionMissingBranch, s.ID, "%s", msg))
 	}
 	return out
 }
@@ -338,7 +338,7 @@ func lintErrorEdgesNotify(g *graph) []Finding {
 			}
 		}
 		if len(silent) > 0 {
-			out = append(out, info("ERROR_EDGE_WITHOUT_NOTIFICATION", s.ID,
+			out = append(out, info(CodeErrorEdgeWithoutNotification, s.ID,
 				"the \"error\" edge to %s reaches no notification step, so a failure here is handled without telling anyone", quoteAll(silent)))
 		}
 	}

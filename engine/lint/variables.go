@@ -89,7 +89,7 @@ func lintVariables(g *graph) []Finding {
 			}
 		}
 		if len(undefined) > 0 {
-			out = append(out, errorFinding("UNDEFINED_VARIABLE", s.ID,
+			out = append(out, errorFinding(CodeUndefinedVariable, s.ID,
 				"uses variables that no input, built-in or earlier step defines: %s", strings.Join(undefined, ", ")))
 		}
 	}
