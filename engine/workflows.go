@@ -2,9 +2,12 @@ package engine
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -12,8 +15,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/uptrace/bun"
 
-	"floh/connectors"
 	"floh/db"
+	"floh/engine/lint"
 	"floh/engine/workflow"
 )
 
@@ -31,13 +34,13 @@ type WorkflowDoc struct {
 
 // LintError refuses a publish while lint errors remain; Findings has them all, warnings too.
 type LintError struct {
-	Findings []workflow.Finding
+	Findings []lint.Finding
 }
 
 func (e *LintError) Error() string {
 	n := 0
 	for _, f := range e.Findings {
-		if f.Severity == workflow.SeverityError {
+		if f.Severity == lint.SeverityError {
 			n++
 		}
 	}
@@ -319,30 +322,101 @@ func (e *Engine) DeleteWorkflow(ctx context.Context, a Actor, id uuid.UUID) (*db
 	return w, nil
 }
 
-// connectorCatalogue lets lint look connector instances up by id or name.
+// connectorCatalogue lets lint look live connector instances up by id or name; an instance
+// is known by its id, however a step names it.
 type connectorCatalogue struct {
 	e   *Engine
 	ctx context.Context
 	idb bun.IDB
 }
 
-func (c connectorCatalogue) Connector(ref string) (*connectors.Type, bool) {
+func (c connectorCatalogue) Connector(ref string) (lint.Instance, bool) {
 	conn, err := db.FindLiveConnectorByRef(c.ctx, c.idb, ref)
 	if err != nil {
-		return nil, false
+		return lint.Instance{}, false
 	}
 	t := c.e.registry.Type(conn.Type)
-	return t, t != nil
+	return lint.Instance{ID: conn.ID.String(), Name: conn.Name, Type: t}, t != nil
 }
 
 // LintWorkflow lints a definition against the live connectors.
-func (e *Engine) LintWorkflow(ctx context.Context, def *workflow.Definition) []workflow.Finding {
-	return workflow.Lint(def, connectorCatalogue{e: e, ctx: ctx, idb: e.db.Bun})
+func (e *Engine) LintWorkflow(ctx context.Context, def *workflow.Definition) []lint.Finding {
+	return lint.Lint(def, connectorCatalogue{e: e, ctx: ctx, idb: e.db.Bun})
+}
+
+// PublishReview is what publishing the open draft would do, for the confirmation an admin
+// reads before publishing: the version it makes, the document's own problems and every lint
+// finding.
+type PublishReview struct {
+	*WorkflowDoc
+	// Version is the version publishing makes.
+	Version int
+	// Problems are what Validate finds missing for publishing; Findings are the draft's lint.
+	Problems []workflow.FieldError
+	Findings []lint.Finding
+	// Draft identifies the reviewed draft, for PublishReviewedDraft.
+	Draft string
+}
+
+// Blocked reports whether publishing would be refused.
+func (r *PublishReview) Blocked() bool {
+	return len(r.Problems) > 0 || lint.HasErrors(r.Findings)
+}
+
+// ErrStaleReview refuses a publish whose draft changed after it was reviewed; it comes with
+// a ConflictError that says so.
+var ErrStaleReview = errors.New("the draft changed after it was reviewed")
+
+// draftDigest identifies a draft's document as the database holds it.
+func draftDigest(draft []byte) string {
+	sum := sha256.Sum256(draft)
+	return hex.EncodeToString(sum[:16])
+}
+
+// ReviewPublish says what publishing a workflow's open draft would do, without doing it.
+func (e *Engine) ReviewPublish(ctx context.Context, id uuid.UUID) (*PublishReview, error) {
+	doc, err := e.FindWorkflow(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case doc.Deleted():
+		return nil, Conflict("workflow %s is deleted", doc.Name)
+	case !doc.HasDraft || doc.Definition == nil:
+		return nil, Conflict("workflow %s has no open draft to publish", doc.Name)
+	}
+	problems := doc.Definition.Validate(false)
+	findings := e.LintWorkflow(ctx, doc.Definition)
+	// Validate refuses a scheduled workflow's required variables (the API's 422 on publish) and
+	// lint says the same while the draft is edited: the review names it once, as lint does.
+	if slices.ContainsFunc(findings, func(f lint.Finding) bool { return f.Code == lint.CodeScheduledRequiredVariable }) {
+		problems = slices.DeleteFunc(problems, func(p workflow.FieldError) bool {
+			return strings.HasPrefix(p.Field, "variables[") && strings.HasSuffix(p.Field, "].required")
+		})
+	}
+	return &PublishReview{
+		WorkflowDoc: doc, Version: doc.Version + 1, Problems: problems, Findings: findings,
+		Draft: draftDigest(doc.Workflow.Draft),
+	}, nil
 }
 
 // PublishWorkflow turns the open draft into the next immutable version and makes the
 // workflow active. It is refused with every finding while lint errors remain.
 func (e *Engine) PublishWorkflow(ctx context.Context, a Actor, id uuid.UUID) (*WorkflowDoc, error) {
+	return e.publish(ctx, a, id, "")
+}
+
+// PublishReviewedDraft publishes as PublishWorkflow does, but only the draft a PublishReview
+// identified as draft: one changed since (by another tab, another admin) may hold warnings
+// nobody has read, and is refused with ErrStaleReview.
+func (e *Engine) PublishReviewedDraft(ctx context.Context, a Actor, id uuid.UUID, draft string) (*WorkflowDoc, error) {
+	if draft == "" {
+		return nil, Invalid("draft", "is required: review the draft before publishing it")
+	}
+	return e.publish(ctx, a, id, draft)
+}
+
+func (e *Engine) publish(ctx context.Context, a Actor, id uuid.UUID, reviewed string) (*WorkflowDoc, error) {
 	var doc *WorkflowDoc
 	err := e.inTx(ctx, func(tx bun.Tx) error {
 		w, err := db.FindWorkflowForUpdate(ctx, tx, id)
@@ -355,6 +429,9 @@ func (e *Engine) PublishWorkflow(ctx context.Context, a Actor, id uuid.UUID) (*W
 		if w.Draft == nil {
 			return Conflict("workflow %s has no open draft to publish", w.Name)
 		}
+		if reviewed != "" && draftDigest(w.Draft) != reviewed {
+			return fmt.Errorf("%w: %w", Conflict("the draft of %s changed after you reviewed it; review it again before publishing", w.Name), ErrStaleReview)
+		}
 		def := new(workflow.Definition)
 		if err := json.Unmarshal(w.Draft, def); err != nil {
 			return fmt.Errorf("workflow %s draft: %w", w.ID, err)
@@ -362,8 +439,8 @@ func (e *Engine) PublishWorkflow(ctx context.Context, a Actor, id uuid.UUID) (*W
 		if problems := def.Validate(false); len(problems) > 0 {
 			return fieldErrors(problems)
 		}
-		findings := workflow.Lint(def, connectorCatalogue{e: e, ctx: ctx, idb: tx})
-		if workflow.HasErrors(findings) {
+		findings := lint.Lint(def, connectorCatalogue{e: e, ctx: ctx, idb: tx})
+		if lint.HasErrors(findings) {
 			return &LintError{Findings: findings}
 		}
 		now := e.now()

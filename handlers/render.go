@@ -13,7 +13,7 @@ import (
 
 	"floh/db"
 	"floh/engine"
-	"floh/engine/workflow"
+	"floh/engine/lint"
 	"floh/views"
 )
 
@@ -68,20 +68,20 @@ type apiError struct {
 	Message string              `json:"message"`
 	Details []engine.FieldError `json:"details,omitempty"`
 	// Findings are the lint findings that refused a publish.
-	Findings []workflow.Finding `json:"findings,omitempty"`
+	Findings []lint.Finding `json:"findings,omitempty"`
 }
 
 // classify maps an error to its status and the envelope the API answers with.
 func classify(err error) (int, apiError) {
 	var (
-		verr  *engine.ValidationError
-		cerr  *engine.ConflictError
-		ferr  *engine.ForbiddenError
-		perr  *permissionError
-		berr  *badRequest
-		mberr *http.MaxBytesError
-		lerr  *engine.LoginRefusedError
-		lint  *engine.LintError
+		verr    *engine.ValidationError
+		cerr    *engine.ConflictError
+		ferr    *engine.ForbiddenError
+		perr    *permissionError
+		berr    *badRequest
+		mberr   *http.MaxBytesError
+		lerr    *engine.LoginRefusedError
+		lintErr *engine.LintError
 	)
 	switch {
 	case errors.As(err, &verr):
@@ -92,8 +92,8 @@ func classify(err error) (int, apiError) {
 		return http.StatusBadRequest, apiError{Code: "bad_request", Message: berr.msg}
 	case errors.As(err, &cerr):
 		return http.StatusConflict, apiError{Code: "conflict", Message: cerr.Message}
-	case errors.As(err, &lint):
-		return http.StatusConflict, apiError{Code: "lint_errors", Message: lint.Error(), Findings: lint.Findings}
+	case errors.As(err, &lintErr):
+		return http.StatusConflict, apiError{Code: "lint_errors", Message: lintErr.Error(), Findings: lintErr.Findings}
 	case errors.As(err, &perr):
 		return http.StatusForbidden, apiError{Code: "forbidden", Message: perr.Error()}
 	case errors.As(err, &ferr):

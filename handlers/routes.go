@@ -176,6 +176,7 @@ func (s *Server) routes() []route {
 		{method: "POST", pattern: "/workflows", perm: wfCreate, h: s.createWorkflow},
 		{method: "GET", pattern: "/workflows/{id}", perm: wfRead, h: s.showWorkflow},
 		{method: "POST", pattern: "/workflows/{id}", perm: wfUpdate, h: s.updateWorkflow},
+		{method: "GET", pattern: "/workflows/{id}/publish", perm: wfPublish, h: s.confirmPublishWorkflow},
 		{method: "POST", pattern: "/workflows/{id}/publish", perm: wfPublish, h: s.publishWorkflow},
 		{method: "GET", pattern: "/workflows/{id}/deprecate", perm: wfPublish, h: s.confirmDeprecateWorkflow},
 		{method: "POST", pattern: "/workflows/{id}/deprecate", perm: wfPublish, h: s.deprecateWorkflow},

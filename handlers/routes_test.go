@@ -528,6 +528,7 @@ var routePermissions = map[string]string{
 	"POST /workflows":                      "workflow:create",
 	"GET /workflows/{id}":                  "workflow:read",
 	"POST /workflows/{id}":                 "workflow:update",
+	"GET /workflows/{id}/publish":          "workflow:publish",
 	"POST /workflows/{id}/publish":         "workflow:publish",
 	"GET /workflows/{id}/deprecate":        "workflow:publish",
 	"POST /workflows/{id}/deprecate":       "workflow:publish",

@@ -14,6 +14,7 @@ import (
 
 	"floh/db"
 	"floh/engine"
+	"floh/engine/lint"
 	"floh/engine/workflow"
 	"floh/views"
 )
@@ -220,7 +221,7 @@ func (s *Server) workflowPage(r *http.Request, doc *engine.WorkflowDoc, shown in
 	draftShown := shown == 0 && doc.HasDraft
 	if draftShown && def != nil && !wf.Deleted() {
 		p.Linted = true
-		p.Findings = lintFindings(s.engine.LintWorkflow(ctx, def), def)
+		p.Findings = lintFindings(s.engine.LintWorkflow(ctx, def), def, "")
 	}
 	if editor == nil && draftShown && def != nil && !wf.Deleted() && pr.Can(engine.PermWorkflowUpdate) {
 		editor = &views.Form{Values: map[string]string{"definition": definitionJSON(def)}}
@@ -471,29 +472,30 @@ func configSummary(st workflow.Step) string {
 	return out
 }
 
-var severityRank = map[string]int{workflow.SeverityError: 0, workflow.SeverityWarning: 1, workflow.SeverityInfo: 2}
+var severityRank = map[string]int{lint.SeverityError: 0, lint.SeverityWarning: 1, lint.SeverityInfo: 2}
 
 func severityBadge(sev string) views.Badge {
 	switch sev {
-	case workflow.SeverityError:
+	case lint.SeverityError:
 		return views.Badge{Label: "error", Tone: "bad"}
-	case workflow.SeverityWarning:
+	case lint.SeverityWarning:
 		return views.Badge{Label: "warning", Tone: "warn"}
 	}
 	return views.Badge{Label: sev, Tone: "info"}
 }
 
-// lintFindings shows findings errors first; each links to its step's row when the step exists.
-func lintFindings(findings []workflow.Finding, def *workflow.Definition) []views.LintFinding {
+// lintFindings shows findings errors first; each links to its step's row when the step
+// exists, on the page at page ("" for the page the findings are on).
+func lintFindings(findings []lint.Finding, def *workflow.Definition, page string) []views.LintFinding {
 	sorted := slices.Clone(findings)
-	slices.SortStableFunc(sorted, func(a, b workflow.Finding) int {
+	slices.SortStableFunc(sorted, func(a, b lint.Finding) int {
 		return cmp.Compare(severityRank[a.Severity], severityRank[b.Severity])
 	})
 	out := make([]views.LintFinding, len(sorted))
 	for i, f := range sorted {
 		out[i] = views.LintFinding{Severity: severityBadge(f.Severity), Code: f.Code, StepID: f.StepID, Message: sentence(f.Message)}
 		if f.StepID != "" && def.Step(f.StepID) != nil {
-			out[i].StepHref = "#" + stepAnchor(f.StepID)
+			out[i].StepHref = page + "#" + stepAnchor(f.StepID)
 		}
 	}
 	return out
@@ -579,35 +581,98 @@ func lineColumn(text string, offset int) (int, int) {
 	return line, max(col, 1)
 }
 
+// confirmPublishWorkflow says what publishing the open draft does and what lint found in it:
+// the warnings and info findings to read before publishing, or the errors that refuse it, and
+// then no publish button.
+func (s *Server) confirmPublishWorkflow(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	review, err := s.engine.ReviewPublish(r.Context(), id)
+	var conflict *engine.ConflictError
+	if errors.As(err, &conflict) {
+		// Published meanwhile, or deleted: the workflow's page shows what it is now.
+		s.flash(r, "info", sentence(conflict.Message))
+		return redirect(w, r, "/workflows/"+id.String())
+	}
+	if err != nil {
+		return err
+	}
+	s.render(w, r, http.StatusOK, views.WorkflowPublishView(s.publishReviewPage(r, review), isPartial(r)))
+	return nil
+}
+
+func (s *Server) publishReviewPage(r *http.Request, rv *engine.PublishReview) views.WorkflowPublishPage {
+	id := rv.ID.String()
+	page := s.page(r, "Publish "+rv.Name, "workflows")
+	page.URL = "/workflows/" + id + "/publish"
+	p := views.WorkflowPublishPage{
+		Page: page,
+		Workflow: views.WorkflowSummary{
+			ID: id, Name: rv.Name, Status: workflowStatusBadge(rv.Status), Version: rv.WorkflowDoc.Version, DraftOpen: rv.HasDraft,
+		},
+		Version: rv.Version, Schedule: rv.Definition.Schedule(), Blocked: rv.Blocked(), Draft: rv.Draft,
+	}
+	for _, fe := range rv.Problems {
+		p.Problems = append(p.Problems, views.FieldError{Field: fe.Field, Message: fe.Message})
+	}
+	var errs, notes []lint.Finding
+	for _, f := range rv.Findings {
+		if f.Severity == lint.SeverityError {
+			errs = append(errs, f)
+		} else {
+			notes = append(notes, f)
+		}
+	}
+	p.Errors = lintFindings(errs, rv.Definition, "/workflows/"+id)
+	p.Notes = lintFindings(notes, rv.Definition, "/workflows/"+id)
+	return p
+}
+
+// publishWorkflow publishes the open draft. From the confirmation page the form names the
+// draft that was reviewed, and a draft changed since goes back to the confirmation; errors
+// that remain refuse it with the workflow's page listing them.
 func (s *Server) publishWorkflow(w http.ResponseWriter, r *http.Request) error {
 	doc, err := s.workflowForPath(r)
 	if err != nil {
 		return err
 	}
+	if err := r.ParseForm(); err != nil {
+		return &badRequest{"the form could not be read"}
+	}
 	id := doc.ID.String()
-	published, err := s.engine.PublishWorkflow(r.Context(), principalFrom(r).Actor(), doc.ID)
-	var lint *engine.LintError
+	var published *engine.WorkflowDoc
+	if reviewed := r.PostFormValue("draft"); reviewed != "" {
+		published, err = s.engine.PublishReviewedDraft(r.Context(), principalFrom(r).Actor(), doc.ID, reviewed)
+	} else {
+		published, err = s.engine.PublishWorkflow(r.Context(), principalFrom(r).Actor(), doc.ID)
+	}
+	var lintErr *engine.LintError
 	var verr *engine.ValidationError
 	var conflict *engine.ConflictError
 	switch {
 	case err == nil:
 		s.flash(r, "success", fmt.Sprintf("Published version %d of %s. New runs use it; runs already started keep their version.", published.Version, published.Name))
 		return redirect(w, r, "/workflows/"+id)
+	case errors.Is(err, engine.ErrStaleReview) && errors.As(err, &conflict):
+		s.flash(r, "error", sentence(conflict.Message))
+		return redirect(w, r, "/workflows/"+id+"/publish")
 	case errors.As(err, &conflict):
 		s.flash(r, "error", sentence(conflict.Message))
 		return redirect(w, r, "/workflows/"+id)
-	case !errors.As(err, &lint) && !errors.As(err, &verr):
+	case !errors.As(err, &lintErr) && !errors.As(err, &verr):
 		return err
 	}
 	p, err := s.workflowPage(r, doc, 0, nil)
 	if err != nil {
 		return err
 	}
-	if lint != nil {
-		p.Findings = lintFindings(lint.Findings, doc.Definition)
+	if lintErr != nil {
+		p.Findings = lintFindings(lintErr.Findings, doc.Definition, "")
 		errs := 0
-		for _, f := range lint.Findings {
-			if f.Severity == workflow.SeverityError {
+		for _, f := range lintErr.Findings {
+			if f.Severity == lint.SeverityError {
 				errs++
 			}
 		}

@@ -326,6 +326,127 @@ func TestPublishWorkflowPage(t *testing.T) {
 	wantContains(t, "publishing without a draft", page.Body, `flash-error`, "no open draft to publish")
 }
 
+// withWarnings is a publishable draft that lint warns about: a step no path reaches, and an
+// error edge that tells nobody.
+const withWarnings = `{"name": "Joiners", "variables": [],
+	"steps": [{"id": "start", "name": "Start", "type": "start"},
+		{"id": "wait", "name": "Wait", "type": "delay", "config": {"duration": "10m"}},
+		{"id": "spare", "name": "Spare", "type": "delay", "config": {"duration": "1m"}},
+		{"id": "end", "name": "End", "type": "end"}],
+	"edges": [{"from": "start", "to": "wait", "on": "success"}, {"from": "wait", "to": "end", "on": "success"},
+		{"from": "wait", "to": "end", "on": "error"}, {"from": "spare", "to": "end", "on": "success"}]}`
+
+var reviewedDraft = regexp.MustCompile(`<input type="hidden" name="draft" value="([0-9a-f]+)">`)
+
+// TestPublishConfirmationPage: the workflow page's Publish goes to a confirmation that says
+// what publishing does and lists the warnings and info findings, each linked to its step;
+// while errors remain it lists them instead, with no publish button.
+func TestPublishConfirmationPage(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	wf := ts.newWorkflow(t, withWarnings)
+	id := wf.ID.String()
+	c := ts.loginAs(t, "demo-manager")
+
+	page := ts.get(t, c, "/workflows/"+id).wantStatus(t, http.StatusOK)
+	wantContains(t, "the workflow page", page.Body, `<a class="btn btn-primary" href="/workflows/`+id+`/publish" data-testid="publish-workflow">`)
+
+	res := ts.get(t, c, "/workflows/"+id+"/publish").wantStatus(t, http.StatusOK)
+	wantHTML(t, res)
+	wantContains(t, "the confirmation", res.Body, `<html lang="en">`, `data-url="/workflows/`+id+`/publish"`,
+		"Publish Joiners as version 1?", `data-testid="publish-consequences"`, "Version 1 becomes the active version",
+		"It is the first version", "Lint found 1 warning and 1 info finding.",
+		`data-testid="finding-UNREACHABLE_STEP"`, `href="/workflows/`+id+`#step-spare"`,
+		`data-testid="finding-ERROR_EDGE_WITHOUT_NOTIFICATION"`, `href="/workflows/`+id+`#step-wait"`,
+		`action="/workflows/`+id+`/publish"`, `data-testid="confirm-button"`, "Publish version 1")
+	wantLacks(t, "the confirmation", res.Body, `data-testid="publish-blocked"`)
+	if ts.workflow(t, wf.ID).Version != 0 {
+		t.Fatal("the confirmation published")
+	}
+	m := reviewedDraft.FindStringSubmatch(res.Body)
+	if m == nil {
+		t.Fatalf("no reviewed draft in the form:\n%s", res.Body)
+	}
+
+	// The same card alone for htmx (a dialog on the designer).
+	part := ts.get(t, c, "/workflows/"+id+"/publish", "HX-Request", "true").wantStatus(t, http.StatusOK)
+	wantHTML(t, part)
+	wantContains(t, "the partial", part.Body, `id="publish-review"`, "Publish Joiners as version 1?", `data-testid="confirm-button"`)
+	wantLacks(t, "the partial", part.Body, `<html`, `class="site-header"`)
+
+	// The draft changes after the review: the publish goes back to the confirmation.
+	if _, err := ts.Engine.UpdateWorkflow(context.Background(), ts.adminActor(t), wf.ID, []byte(strings.Replace(withWarnings, `"10m"`, `"20m"`, 1))); err != nil {
+		t.Fatal(err)
+	}
+	stale := ts.postForm(t, c, "/workflows/"+id+"/publish", url.Values{"draft": {m[1]}}, ts.sameOrigin()...).wantStatus(t, http.StatusSeeOther)
+	if loc := stale.Header.Get("Location"); loc != "/workflows/"+id+"/publish" {
+		t.Fatalf("a stale review went to %q", loc)
+	}
+	if ts.workflow(t, wf.ID).Version != 0 {
+		t.Fatal("a stale review published")
+	}
+	res = ts.get(t, c, "/workflows/"+id+"/publish").wantStatus(t, http.StatusOK)
+	wantContains(t, "back at the confirmation", res.Body, "flash-error", "changed after you reviewed it")
+	m = reviewedDraft.FindStringSubmatch(res.Body)
+
+	// Published from the confirmation: the flash names the version.
+	done := ts.postForm(t, c, "/workflows/"+id+"/publish", url.Values{"draft": {m[1]}}, ts.sameOrigin()...).wantStatus(t, http.StatusSeeOther)
+	page = ts.get(t, c, done.Header.Get("Location")).wantStatus(t, http.StatusOK)
+	wantContains(t, "after publishing", page.Body, "Published version 1 of Joiners")
+	if got := ts.workflow(t, wf.ID); got.Version != 1 || got.Draft != nil {
+		t.Fatalf("published: version %d draft %s", got.Version, got.Draft)
+	}
+
+	// Nothing left to publish: back to the workflow, which says so. Through htmx too.
+	res = ts.get(t, c, "/workflows/"+id+"/publish").wantStatus(t, http.StatusSeeOther)
+	if loc := res.Header.Get("Location"); loc != "/workflows/"+id {
+		t.Fatalf("no draft: redirected to %q", loc)
+	}
+	page = ts.get(t, c, "/workflows/"+id).wantStatus(t, http.StatusOK)
+	wantContains(t, "no draft to publish", page.Body, "no open draft to publish")
+	hx := ts.get(t, c, "/workflows/"+id+"/publish", "HX-Request", "true").wantStatus(t, http.StatusNoContent)
+	if loc := hx.Header.Get("HX-Location"); loc != "/workflows/"+id {
+		t.Fatalf("no draft through htmx: HX-Location %q", loc)
+	}
+
+	// A second version says what happens to runs on the first.
+	if _, err := ts.Engine.NewDraftFromVersion(context.Background(), ts.adminActor(t), wf.ID, 1); err != nil {
+		t.Fatal(err)
+	}
+	res = ts.get(t, c, "/workflows/"+id+"/publish").wantStatus(t, http.StatusOK)
+	wantContains(t, "publishing version 2", res.Body, "Publish Joiners as version 2?", "Runs already started keep version 1")
+
+	// Readers may not publish, so they may not see the confirmation either.
+	ts.get(t, ts.loginAs(t, "demo-approver"), "/workflows/"+id+"/publish").wantStatus(t, http.StatusForbidden)
+	ts.get(t, c, "/workflows/"+uuid.NewString()+"/publish").wantStatus(t, http.StatusNotFound)
+}
+
+func TestPublishConfirmationRefusesWhileErrorsRemain(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	wf := ts.newWorkflow(t, `{"name": "Nightly", "trigger": {"type": "schedule", "cron": "0 2 30 2 *"},
+		"variables": [{"name": "email", "type": "string", "required": true}],
+		"steps": [{"id": "start", "name": "Start", "type": "start"}, {"id": "spare", "name": "Spare", "type": "delay", "config": {"duration": "1m"}},
+			{"id": "end", "name": "End", "type": "end"}],
+		"edges": [{"from": "start", "to": "nowhere", "on": "success"}, {"from": "spare", "to": "end", "on": "success"}]}`)
+	id := wf.ID.String()
+	c := ts.loginAs(t, "demo-admin")
+	for _, h := range [][]string{nil, {"HX-Request", "true"}} {
+		res := ts.get(t, c, "/workflows/"+id+"/publish", h...).wantStatus(t, http.StatusOK)
+		wantContains(t, "a refused confirmation", res.Body, "Nightly cannot be published yet", `data-testid="publish-blocked"`,
+			"Publishing is refused while these 3 errors remain", `<span class="mono">trigger.cron</span>: &#34;0 2 30 2 *&#34; never fires`,
+			"SCHEDULED_REQUIRED_VARIABLE", `href="/workflows/`+id+`#step-start"`, "EDGE_UNKNOWN_STEP",
+			"Also found", `data-testid="finding-UNREACHABLE_STEP"`, `data-testid="back-to-draft"`)
+		wantLacks(t, "a refused confirmation", res.Body, `data-testid="confirm-button"`, `name="draft"`)
+	}
+	// Posting anyway is refused as before, with the findings on the workflow's page.
+	res := ts.postForm(t, c, "/workflows/"+id+"/publish", url.Values{}, ts.sameOrigin()...).wantStatus(t, http.StatusUnprocessableEntity)
+	wantContains(t, "a refused publish", res.Body, `data-testid="publish-refused"`)
+	if ts.workflow(t, wf.ID).Version != 0 {
+		t.Fatal("a draft with errors was published")
+	}
+}
+
 func TestNewDraftVersionsAndDiff(t *testing.T) {
 	t.Parallel()
 	ts := newTestServer(t)

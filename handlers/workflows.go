@@ -11,6 +11,7 @@ import (
 
 	"floh/db"
 	"floh/engine"
+	"floh/engine/lint"
 	"floh/engine/workflow"
 )
 
@@ -232,7 +233,7 @@ func (s *Server) lintWorkflowAPI(w http.ResponseWriter, r *http.Request) error {
 	}
 	findings := s.engine.LintWorkflow(r.Context(), def)
 	if findings == nil {
-		findings = []workflow.Finding{}
+		findings = []lint.Finding{}
 	}
 	return writeJSON(w, http.StatusOK, map[string]any{"findings": findings})
 }

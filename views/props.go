@@ -746,6 +746,25 @@ type WorkflowPage struct {
 	Actions          WorkflowActions
 }
 
+// WorkflowPublishPage is the confirmation before publishing a draft: what publishing does,
+// and what lint found in the draft or why publishing is refused.
+type WorkflowPublishPage struct {
+	Page
+	Workflow WorkflowSummary
+	// Version is the version publishing makes; Workflow.Version is the one runs use now.
+	Version int
+	// Schedule is the cron the new version's runs would start on, "" when none.
+	Schedule string
+	// Blocked: publishing is refused. Problems are the document's own (by path), Errors the
+	// lint errors; Notes are the warnings and info findings, which do not block.
+	Blocked  bool
+	Problems []FieldError
+	Errors   []LintFinding
+	Notes    []LintFinding
+	// Draft identifies the reviewed draft; the publish form carries it back.
+	Draft string
+}
+
 // WorkflowActions are the state changes offered, by status and permission.
 type WorkflowActions struct {
 	Publish   bool

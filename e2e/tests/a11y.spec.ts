@@ -668,13 +668,41 @@ test('every page passes axe (no serious/critical) and is photographed at desktop
       },
     },
     {
-      name: 'workflow-publish-refused',
+      // Publish leads to a confirmation, which lists the errors that refuse it.
+      name: 'workflow-publish-blocked',
       open: async (p) => {
         await p.goto(`/workflows/${wfx.draft}`);
         await p.getByTestId('publish-workflow').click();
       },
       ready: async (p) => {
+        await expect(p.getByTestId('publish-blocked')).toBeFocused();
+        await expect(p.getByTestId('confirm-button')).toHaveCount(0);
+      },
+    },
+    {
+      // A publish posted anyway (a draft broken after its confirmation) is refused on the
+      // workflow's page.
+      name: 'workflow-publish-refused',
+      open: async (p) => {
+        await p.goto(`/workflows/${wfx.draft}`);
+        await p.evaluate((action) => {
+          const form = document.createElement('form');
+          form.method = 'post';
+          form.action = action;
+          document.body.append(form);
+          form.submit();
+        }, `/workflows/${wfx.draft}/publish`);
+      },
+      ready: async (p) => {
         await expect(p.getByTestId('publish-refused')).toBeFocused();
+      },
+    },
+    {
+      name: 'workflow-publish-confirm',
+      open: (p) => p.goto(`/workflows/${wfx.active}/publish`),
+      ready: async (p) => {
+        await expect(p.getByTestId('publish-consequences')).toBeVisible();
+        await expect(p.getByTestId('confirm-button')).toBeVisible();
       },
     },
     {

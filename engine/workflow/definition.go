@@ -1,7 +1,8 @@
 // Package workflow is the vocabulary of provisioning workflows: the definition document that
-// the API and the designer edit (PRODUCT §4), its validation and lint, templating of step
-// config, expressions, and the diff between two versions. It is pure: no database, no clock,
-// no connector calls, so the engine, the designer and the tests share one meaning.
+// the API and the designer edit (PRODUCT §4), its validation, templating of step config,
+// expressions, and the diff between two versions. It is pure: no database, no clock, no
+// connector calls, so the engine, the designer and the tests share one meaning. Lint, which
+// also reads the connector catalogue, is engine/lint's.
 package workflow
 
 // Definition is a workflow document. Name, Steps and Edges are required to publish; a draft

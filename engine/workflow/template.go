@@ -63,13 +63,13 @@ type templatePart struct {
 }
 
 // hasTemplate reports whether s has a "{{", escaped or not: a cheap test before parsing.
-func hasTemplate(s string) bool {
+func HasTemplate(s string) bool {
 	return strings.Contains(s, "{{")
 }
 
 // parseTemplate splits s into literal text and templates.
 func parseTemplate(s string) ([]templatePart, error) {
-	if !hasTemplate(s) {
+	if !HasTemplate(s) {
 		return []templatePart{{text: s}}, nil
 	}
 	if len(s) > maxTemplateText {
@@ -239,7 +239,7 @@ func located(at string, err error) error {
 }
 
 func renderString(s string, vars map[string]any) (any, error) {
-	if !hasTemplate(s) {
+	if !HasTemplate(s) {
 		return s, nil
 	}
 	parts, err := parseTemplate(s)
@@ -430,7 +430,7 @@ func collectTemplateNames(v any, seen map[string]bool, depth int) {
 	}
 	switch x := v.(type) {
 	case string:
-		if !hasTemplate(x) {
+		if !HasTemplate(x) {
 			return
 		}
 		parts, err := parseTemplate(x)
