@@ -10,7 +10,8 @@ var (
 		"user.profile_updated", "user.roles_changed", "user.deleted", "user.restored",
 		"token.created", "token.revoked",
 		"connector.created", "connector.updated", "connector.deleted", "connector.restored", "connector.keys_rotated",
-		"workflow.created", "workflow.updated", "workflow.edit_undone", "workflow.published", "workflow.deprecated", "workflow.draft_created", "workflow.deleted",
+		"workflow.created", "workflow.updated", "workflow.edit_undone", "workflow.published", "workflow.deprecated", "workflow.draft_created",
+		"workflow.imported", "workflow.draft_imported", "workflow.deleted",
 		"run.started", "run.cancelled", "run.retried", "run.variables_updated", "run.rolled_back",
 	}
 )

@@ -50,6 +50,19 @@ func (e *LintError) Error() string {
 // parseDefinition reads a document and checks it as a draft: a draft may be incomplete, but
 // never malformed. Its name is required so the list can show it.
 func parseDefinition(raw []byte) (*workflow.Definition, error) {
+	def, err := parseShape(raw)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkDraft(def); err != nil {
+		return nil, err
+	}
+	return def, nil
+}
+
+// parseShape reads a document strictly (unknown fields, wrong JSON types) without judging it
+// as a draft, so that an import can set its name first.
+func parseShape(raw []byte) (*workflow.Definition, error) {
 	def, err := workflow.Parse(raw)
 	if err != nil {
 		var fe *workflow.FieldError
@@ -61,9 +74,6 @@ func parseDefinition(raw []byte) (*workflow.Definition, error) {
 			return nil, Invalid(fe.Field, "%s", fe.Message)
 		}
 		return nil, Invalid("definition", "%s", err.Error())
-	}
-	if err := checkDraft(def); err != nil {
-		return nil, err
 	}
 	return def, nil
 }
@@ -137,6 +147,14 @@ func (e *Engine) CreateWorkflow(ctx context.Context, a Actor, raw []byte) (*Work
 	if err != nil {
 		return nil, err
 	}
+	return e.insertWorkflow(ctx, a, def, func(tx bun.Tx, w *db.Workflow) error {
+		return e.audit(ctx, tx, a, "workflow", w.ID.String(), "workflow.created", nil, def)
+	})
+}
+
+// insertWorkflow stores a new workflow whose draft is def, and audits it with audit in the
+// same transaction.
+func (e *Engine) insertWorkflow(ctx context.Context, a Actor, def *workflow.Definition, audit func(bun.Tx, *db.Workflow) error) (*WorkflowDoc, error) {
 	doc, err := json.Marshal(def)
 	if err != nil {
 		return nil, fmt.Errorf("marshal workflow: %w", err)
@@ -150,7 +168,7 @@ func (e *Engine) CreateWorkflow(ctx context.Context, a Actor, raw []byte) (*Work
 		if err := db.InsertWorkflow(ctx, tx, w); err != nil {
 			return workflowNameTaken(err, w.Name)
 		}
-		return e.audit(ctx, tx, a, "workflow", w.ID.String(), "workflow.created", nil, def)
+		return audit(tx, w)
 	})
 	if err != nil {
 		return nil, err

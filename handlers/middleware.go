@@ -117,10 +117,16 @@ func securityHeaders(next http.Handler) http.Handler {
 	})
 }
 
-func limitBody(next http.Handler) http.Handler {
+// limitBody bounds every request body by maxBody, or by the limit of the route that app
+// routes it to (limits, by method and pattern) where one is set.
+func limitBody(next http.Handler, app *http.ServeMux, limits map[string]int64) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Body != nil {
-			r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+			limit := int64(maxBody)
+			if _, pattern := app.Handler(r); limits[pattern] > 0 {
+				limit = limits[pattern]
+			}
+			r.Body = http.MaxBytesReader(w, r.Body, limit)
 		}
 		next.ServeHTTP(w, r)
 	})
@@ -234,6 +240,8 @@ type route struct {
 	// passive routes are background polls (the session's remaining time, the unread count):
 	// they must not count as activity, or an open tab would keep an idle session alive.
 	passive bool
+	// maxBody raises the request body limit above the default maxBody (file uploads).
+	maxBody int64
 	h       handlerFunc
 }
 

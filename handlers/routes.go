@@ -169,11 +169,13 @@ func (s *Server) routes() []route {
 		{method: "POST", pattern: "/tasks/{id}/approve", perm: decide, h: s.actOnTaskPage(engine.TaskApprove)},
 		{method: "POST", pattern: "/tasks/{id}/reject", perm: decide, h: s.actOnTaskPage(engine.TaskReject)},
 
-		// Workflow pages, with the API's permissions: saving the JSON editor, deleting and
-		// opening a new draft need workflow:update; publishing and deprecating workflow:publish.
+		// Workflow pages, with the API's permissions: saving the JSON editor, importing a file as
+		// the draft, deleting and opening a new draft need workflow:update; importing a file as a
+		// new workflow workflow:create; publishing and deprecating workflow:publish.
 		{method: "GET", pattern: "/workflows", perm: wfRead, h: s.listWorkflows},
 		{method: "GET", pattern: "/workflows/new", perm: wfCreate, h: s.newWorkflow},
 		{method: "POST", pattern: "/workflows", perm: wfCreate, h: s.createWorkflow},
+		{method: "POST", pattern: "/workflows/import", perm: wfCreate, maxBody: maxUploadBody, h: s.importWorkflow},
 		{method: "GET", pattern: "/workflows/{id}", perm: wfRead, h: s.showWorkflow},
 		{method: "POST", pattern: "/workflows/{id}", perm: wfUpdate, h: s.updateWorkflow},
 		{method: "GET", pattern: "/workflows/{id}/publish", perm: wfPublish, h: s.confirmPublishWorkflow},
@@ -184,6 +186,8 @@ func (s *Server) routes() []route {
 		{method: "POST", pattern: "/workflows/{id}/delete", perm: wfUpdate, h: s.deleteWorkflow},
 		{method: "POST", pattern: "/workflows/{id}/draft", perm: wfUpdate, h: s.newWorkflowDraft},
 		{method: "GET", pattern: "/workflows/{id}/diff", perm: wfRead, h: s.diffWorkflow},
+		{method: "GET", pattern: "/workflows/{id}/export", perm: wfRead, h: s.exportWorkflow},
+		{method: "POST", pattern: "/workflows/{id}/import", perm: wfUpdate, maxBody: maxUploadBody, h: s.importDraft},
 		{method: "GET", pattern: "/workflows/{id}/start", perm: wfStart, h: s.startForm},
 		{method: "POST", pattern: "/workflows/{id}/start", perm: wfStart, h: s.startRun},
 

@@ -21,7 +21,8 @@ const (
 	// SessionIdleTimeout and SessionLifetime are the login session's limits (PRODUCT §1).
 	SessionIdleTimeout = 8 * time.Hour
 	SessionLifetime    = 24 * time.Hour
-	// maxBody bounds every request body; larger bodies are answered 413.
+	// maxBody bounds every request body but a route's that sets its own; larger bodies are
+	// answered 413.
 	maxBody = 1 << 20
 )
 
@@ -127,14 +128,18 @@ func New(cfg Config) *Server {
 		mux.Handle(DevOIDCPath+"/", cfg.DevOIDC)
 	}
 	app := http.NewServeMux()
+	limits := map[string]int64{}
 	for _, rt := range s.routes() {
 		app.Handle(rt.method+" "+rt.pattern, s.guard(rt))
+		if rt.maxBody > 0 {
+			limits[rt.method+" "+rt.pattern] = rt.maxBody
+		}
 	}
 	app.Handle("/", s.handlerFunc(func(w http.ResponseWriter, r *http.Request) error {
 		return errNotFoundPage
 	}))
 	mux.Handle("/", s.sessions.LoadAndSave(s.authenticate(s.csrf(app))))
-	s.handler = s.requestLog(recoverPanics(s, securityHeaders(limitBody(mux))))
+	s.handler = s.requestLog(recoverPanics(s, securityHeaders(limitBody(mux, app, limits))))
 	return s
 }
 

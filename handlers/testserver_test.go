@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"mime/multipart"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
@@ -373,7 +374,8 @@ func (r *result) wantStatus(t *testing.T, status int) *result {
 }
 
 // do sends one request. target is a path of the app or an absolute URL; body is nil, a
-// string or []byte (sent as is), url.Values (a form) or anything else (sent as JSON).
+// string or []byte (sent as is), url.Values (a form), a multipartForm or anything else (sent
+// as JSON).
 func (ts *testServer) do(t *testing.T, c *http.Client, method, target string, body any, h ...string) *result {
 	t.Helper()
 	if strings.HasPrefix(target, "/") {
@@ -389,6 +391,29 @@ func (ts *testServer) do(t *testing.T, c *http.Client, method, target string, bo
 		rd, contentType = bytes.NewReader(b), "application/json"
 	case url.Values:
 		rd, contentType = strings.NewReader(b.Encode()), "application/x-www-form-urlencoded"
+	case multipartForm:
+		var buf bytes.Buffer
+		mw := multipart.NewWriter(&buf)
+		for k, vs := range b.fields {
+			for _, v := range vs {
+				if err := mw.WriteField(k, v); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		for field, f := range b.files {
+			part, err := mw.CreateFormFile(field, f.name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := part.Write(f.content); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := mw.Close(); err != nil {
+			t.Fatal(err)
+		}
+		rd, contentType = &buf, mw.FormDataContentType()
 	default:
 		raw, err := json.Marshal(b)
 		if err != nil {
@@ -419,6 +444,18 @@ func (ts *testServer) do(t *testing.T, c *http.Client, method, target string, bo
 		t.Fatalf("%s %s: read body: %v", method, target, err)
 	}
 	return &result{Status: resp.StatusCode, Header: resp.Header, Body: string(b), URL: req.URL}
+}
+
+// multipartForm is a multipart/form-data body, as a form with a file input posts it: its
+// fields, and its files by field name. A file input with nothing chosen is a file with no name.
+type multipartForm struct {
+	fields url.Values
+	files  map[string]uploadFile
+}
+
+type uploadFile struct {
+	name    string
+	content []byte
 }
 
 func (ts *testServer) get(t *testing.T, c *http.Client, target string, h ...string) *result {

@@ -239,6 +239,14 @@ func (s *Server) workflowPage(r *http.Request, doc *engine.WorkflowDoc, shown in
 		p.Actions.Start = wf.Status == db.WorkflowActive && pr.Can(engine.PermWorkflowStart)
 		// Those who may only start workflows see the runs they started there.
 		p.Actions.Runs = wf.Version > 0 && (pr.Can(engine.PermRunRead) || pr.Can(engine.PermWorkflowStart))
+		if pr.Can(engine.PermWorkflowUpdate) {
+			// The name is the workflow's own: a file exported elsewhere replaces the
+			// document, not what admins know the workflow by, unless they clear it.
+			p.Import = &views.ImportForm{Form: views.Form{Values: map[string]string{importName: wf.Name}}, DraftOpen: doc.HasDraft}
+			if doc.HasDraft {
+				p.Import.DraftHref = exportURL(id, "draft")
+			}
+		}
 	}
 	s.fillVersions(&p, doc, versions)
 	return p, nil
@@ -249,7 +257,7 @@ func (s *Server) fillVersions(p *views.WorkflowPage, doc *engine.WorkflowDoc, ve
 	id := doc.ID.String()
 	base := "/workflows/" + id
 	if doc.HasDraft {
-		row := views.WorkflowVersionRow{Href: base, Current: p.Shown == 0}
+		row := views.WorkflowVersionRow{Href: base, Current: p.Shown == 0, ExportHref: exportURL(id, "draft")}
 		if doc.Version > 0 {
 			row.ChangesHref = diffURL(id, strconv.Itoa(doc.Version), "draft")
 			row.ChangesLabel = "Changes from version " + strconv.Itoa(doc.Version)
@@ -260,6 +268,7 @@ func (s *Server) fillVersions(p *views.WorkflowPage, doc *engine.WorkflowDoc, ve
 		row := views.WorkflowVersionRow{
 			Version: v.Version, Href: base + "?version=" + strconv.Itoa(v.Version),
 			Published: s.whenT(v.PublishedAt), PublishedBy: v.PublishedBy, Current: p.Shown == v.Version,
+			ExportHref: exportURL(id, strconv.Itoa(v.Version)),
 		}
 		if v.Version > 1 {
 			row.ChangesHref = diffURL(id, strconv.Itoa(v.Version-1), strconv.Itoa(v.Version))
@@ -288,6 +297,10 @@ func compareChoices(doc *engine.WorkflowDoc, versions []db.WorkflowVersion) (ref
 		from, to = strconv.Itoa(doc.Version-1), strconv.Itoa(doc.Version)
 	}
 	return refs, from, to
+}
+
+func exportURL(id, ref string) string {
+	return "/workflows/" + id + "/export?version=" + ref
 }
 
 func diffURL(id, from, to string) string {
@@ -559,6 +572,11 @@ func jsonSyntaxProblem(text string) string {
 	if strings.TrimSpace(text) == "" {
 		return "The definition is empty: enter a JSON object with at least a name, steps and edges."
 	}
+	return syntaxProblem("The definition", text)
+}
+
+// syntaxProblem says where text stops being JSON, naming it subject ("The file x.json").
+func syntaxProblem(subject, text string) string {
 	var v any
 	err := json.Unmarshal([]byte(text), &v)
 	if err == nil {
@@ -567,9 +585,9 @@ func jsonSyntaxProblem(text string) string {
 	var syn *json.SyntaxError
 	if errors.As(err, &syn) {
 		line, col := lineColumn(text, int(syn.Offset))
-		return fmt.Sprintf("The definition is not valid JSON: %s (line %d, column %d).", strings.TrimPrefix(syn.Error(), "json: "), line, col)
+		return fmt.Sprintf("%s is not valid JSON: %s (line %d, column %d).", subject, strings.TrimPrefix(syn.Error(), "json: "), line, col)
 	}
-	return "The definition is not valid JSON: " + jsonProblem(err) + "."
+	return subject + " is not valid JSON: " + jsonProblem(err) + "."
 }
 
 // lineColumn turns a byte offset into a 1-based line and column (in characters).

@@ -211,6 +211,8 @@ type ConfirmPage struct {
 	Action      string
 	Button      string
 	CancelHref  string
+	// Details links to what the consequences are about, when there is more to see.
+	Details *Link
 }
 
 // TokenRow is one API token in a list.
@@ -582,6 +584,41 @@ type ConnectorPage struct {
 
 	Executions []ExecutionRow
 	Pager      Pager
+
+	Impact ConnectorImpact
+}
+
+// ConnectorImpact is the Impact tab: the workflows whose open draft or newest published
+// version has steps that use the connector.
+type ConnectorImpact struct {
+	Workflows []ImpactWorkflow
+	// Steps counts the steps listed; ByName is set when one of them names the connector by
+	// its name, which renaming the connector breaks.
+	Steps  int
+	ByName bool
+}
+
+// ImpactWorkflow is one workflow that uses the connector, with its documents that do.
+type ImpactWorkflow struct {
+	Name   string
+	Href   string
+	Status Badge
+	Docs   []ImpactDoc
+}
+
+// ImpactDoc is the open draft or the newest published version of a workflow.
+type ImpactDoc struct {
+	Label string // "Version 3", "Open draft"
+	Steps []ImpactStep
+}
+
+// ImpactStep is one step that uses the connector.
+type ImpactStep struct {
+	ID     string
+	Name   string
+	Href   string
+	What   string // the command it calls, or "email notification"
+	ByName bool
 }
 
 // ConnectorConfigTab is the configuration form, or its read-only view.
@@ -699,6 +736,22 @@ type WorkflowRow struct {
 type WorkflowFormPage struct {
 	Page
 	Form Form
+	// Import is the form that creates a workflow from a JSON file.
+	Import ImportForm
+}
+
+// ImportForm imports a workflow document from a JSON file: as a new workflow, or as a
+// workflow's draft.
+type ImportForm struct {
+	Form
+	// CarriedName and CarriedDocument are the file a refused post read, when only the form was
+	// wrong (a name taken, a confirmation missing): they come back as hidden inputs, so the
+	// file need not be chosen again.
+	CarriedName     string
+	CarriedDocument string
+	// DraftOpen asks to confirm replacing the open draft, which DraftHref downloads first.
+	DraftOpen bool
+	DraftHref string
 }
 
 // WorkflowSummary is the part of a workflow every workflow page shows.
@@ -744,6 +797,8 @@ type WorkflowPage struct {
 	DiffFrom, DiffTo string
 	Refs             []Option
 	Actions          WorkflowActions
+	// Import makes a JSON file the draft; nil when the user may not change the workflow.
+	Import *ImportForm
 }
 
 // WorkflowPublishPage is the confirmation before publishing a draft: what publishing does,
@@ -832,6 +887,8 @@ type WorkflowVersionRow struct {
 	ChangesHref  string
 	ChangesLabel string
 	Current      bool // on screen
+	// ExportHref downloads the document as a JSON file.
+	ExportHref string
 }
 
 // WorkflowDiffPage compares two documents of a workflow (versions or the open draft) side by

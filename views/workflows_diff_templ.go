@@ -1076,6 +1076,14 @@ func capitalized(s string) string {
 	return strings.ToUpper(s[:1]) + s[1:]
 }
 
+// lowerFirst is capitalized's opposite: "Open draft" in the middle of a sentence.
+func lowerFirst(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToLower(s[:1]) + s[1:]
+}
+
 func diffSummary(d *WorkflowDiff) string {
 	return countWords(len(d.Settings), "setting") + " changed; " +
 		countWords(len(d.StepsAdded), "step") + " added, " + itoa(len(d.StepsRemoved)) + " removed, " + itoa(len(d.StepsChanged)) + " changed; " +
