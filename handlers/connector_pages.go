@@ -464,6 +464,7 @@ func yesNo(b bool) string {
 
 var connectorTabs = []struct{ id, label string }{
 	{"overview", "Overview"}, {"configuration", "Configuration"}, {"commands", "Commands"}, {"test", "Test"}, {"logs", "Logs"},
+	{"impact", "Impact"},
 }
 
 func tabLabel(id string) string {
@@ -579,6 +580,10 @@ func (s *Server) showConnector(w http.ResponseWriter, r *http.Request) error {
 		}}
 		if pg.Page > 1 {
 			p.Page.URL += "&page=" + strconv.Itoa(pg.Page)
+		}
+	case "impact":
+		if p.Impact, err = s.connectorImpact(r.Context(), c); err != nil {
+			return err
 		}
 	}
 	s.renderConnector(w, r, http.StatusOK, p)
@@ -1095,17 +1100,26 @@ func (s *Server) confirmDeleteConnector(w http.ResponseWriter, r *http.Request) 
 	if err != nil {
 		return err
 	}
-	s.render(w, r, http.StatusOK, views.ConfirmView(views.ConfirmPage{
+	impact, err := s.connectorImpact(r.Context(), c)
+	if err != nil {
+		return err
+	}
+	page := views.ConfirmPage{
 		Page:    s.page(r, "Delete "+c.Name, "connectors"),
 		Heading: "Delete the connector " + c.Name + "?",
 		Consequence: []string{
 			"Floh refuses every call to it from now on: workflow steps that use it fail, and its health checks, tests and console stop.",
+			usesWords(impact),
 			"Nothing changes in " + s.typeLabel(c.Type) + " itself: no account or group there is touched.",
 			"Its name “" + c.Name + "” becomes free for a new connector; restoring this one later needs that name to be free again.",
 			"Its settings, its encrypted secrets and " + callsWords(calls) + " are kept: you can restore it from its page.",
 		},
 		Action: "/connectors/" + id + "/delete", Button: "Delete connector", CancelHref: "/connectors/" + id,
-	}))
+	}
+	if len(impact.Workflows) > 0 {
+		page.Details = &views.Link{Label: "See the steps that use it on its Impact tab", Href: tabURL(id, "impact")}
+	}
+	s.render(w, r, http.StatusOK, views.ConfirmView(page))
 	return nil
 }
 
