@@ -30,17 +30,17 @@ func (s *Server) connectorImpact(ctx context.Context, c *db.Connector) (views.Co
 			}
 			d := views.ImpactDoc{Label: label}
 			for _, st := range steps {
-				what := st.Command
+				step := views.ImpactStep{ID: st.ID, Name: st.Name, Href: page + "#" + stepAnchor(st.ID), Command: st.Command, ByName: st.ByName}
 				if st.Type == workflow.TypeNotification {
-					what = "email notification"
+					step.Command = ""
 				}
-				d.Steps = append(d.Steps, views.ImpactStep{ID: st.ID, Name: st.Name, Href: page + "#" + stepAnchor(st.ID), What: what, ByName: st.ByName})
+				d.Steps = append(d.Steps, step)
 				im.ByName = im.ByName || st.ByName
 			}
 			im.Steps += len(d.Steps)
 			wf.Docs = append(wf.Docs, d)
 		}
-		doc("Version "+strconv.Itoa(u.Version), base+"?version="+strconv.Itoa(u.Version), u.Published)
+		doc("Published version "+strconv.Itoa(u.Version), base+"?version="+strconv.Itoa(u.Version), u.Published)
 		doc("Open draft", base, u.Draft)
 		im.Workflows = append(im.Workflows, wf)
 	}

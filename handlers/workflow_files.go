@@ -209,7 +209,8 @@ func importProblems(err error, filename string) (problems []views.FieldError, ca
 			}
 			problems = append(problems, views.FieldError{Field: importName, Message: msg})
 		case "replace":
-			problems = append(problems, views.FieldError{Field: importReplace, Message: sentence(fe.Message) + "."})
+			problems = append(problems, views.FieldError{Field: importReplace,
+				Message: "The workflow has an open draft, which the import replaces: tick “Replace the open draft” to confirm."})
 		default:
 			carry = false
 			problems = append(problems, views.FieldError{Field: importFile, Message: filename + ": " + documentProblem(fe)})

@@ -250,7 +250,7 @@ func TestImportFileAsTheDraft(t *testing.T) {
 	second := []byte(startEnd("Offboarding v3", "Leavers"))
 	res = ts.do(t, c, "POST", "/workflows/"+id+"/import", upload("second.json", second, url.Values{"importName": {""}}), ts.sameOrigin()...).
 		wantStatus(t, http.StatusUnprocessableEntity)
-	wantContains(t, "an unconfirmed replacement", res.Body, `href="#field-replace"`, `id="error-replace"`, "has an open draft, which the import replaces",
+	wantContains(t, "an unconfirmed replacement", res.Body, `href="#field-replace"`, `id="error-replace"`, "has an open draft, which the import replaces: tick “Replace the open draft” to confirm.",
 		`data-testid="carried-file"`, `data-url="/workflows/`+id+`"`, `data-testid="json-editor"`)
 	broken := bytes.Replace(second, []byte(`"type": "end"`), []byte(`"type": "teleport"`), 1)
 	both := ts.do(t, c, "POST", "/workflows/"+id+"/import", upload("broken.json", broken, nil), ts.sameOrigin()...).

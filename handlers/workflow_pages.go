@@ -8,6 +8,7 @@ import (
 	"maps"
 	"net/http"
 	"net/url"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -942,8 +943,8 @@ func diffView(d workflow.DiffResult) *views.WorkflowDiff {
 		if c.Before.Type != c.After.Type {
 			what = append(what, "type")
 		}
-		if before, after := diffStep(c.Before), diffStep(c.After); before.Config != after.Config {
-			what = append(what, "config")
+		if keys := changedKeys(c.Before.Config, c.After.Config); len(keys) > 0 {
+			what = append(what, "config ("+strings.Join(keys, ", ")+")")
 		}
 		out.StepsChanged = append(out.StepsChanged, views.DiffStepChange{
 			ID: c.ID, Before: diffStep(c.Before), After: diffStep(c.After), Changed: strings.Join(what, ", ") + " changed",
@@ -956,6 +957,24 @@ func diffView(d workflow.DiffResult) *views.WorkflowDiff {
 		out.EdgesRemoved = append(out.EdgesRemoved, views.WorkflowEdgeRow{From: e.From, On: e.On, To: e.To})
 	}
 	return out
+}
+
+// changedKeys lists the config keys whose values differ between two versions of a step, so
+// the admin knows where to look in the two JSON documents shown side by side.
+func changedKeys(before, after map[string]any) []string {
+	var keys []string
+	for k := range maps.Keys(before) {
+		if a, ok := after[k]; !ok || !reflect.DeepEqual(before[k], a) {
+			keys = append(keys, k)
+		}
+	}
+	for k := range maps.Keys(after) {
+		if _, ok := before[k]; !ok {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	return keys
 }
 
 func diffStep(st workflow.Step) views.DiffStep {

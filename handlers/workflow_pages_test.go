@@ -621,3 +621,22 @@ func TestWorkflowPageShowsTheNextScheduledRun(t *testing.T) {
 	page = ts.get(t, c, "/workflows/"+manual.ID.String()).wantStatus(t, http.StatusOK)
 	wantLacks(t, "a manual workflow", page.Body, `data-testid="workflow-schedule"`)
 }
+
+func TestDiffPageNamesTheChangedConfigKeys(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	wf := ts.newWorkflow(t, withNotify)
+	ts.publishWorkflow(t, wf.ID)
+	ctx := context.Background()
+	if _, err := ts.Engine.NewDraftFromVersion(ctx, ts.adminActor(t), wf.ID, 1); err != nil {
+		t.Fatal(err)
+	}
+	changed := strings.Replace(withNotify, `"subject": "Leaver", "body": "{{email}} leaves"`, `"subject": "Leaver today", "body": "{{email}} leaves"`, 1)
+	changed = strings.Replace(changed, `"name": "Tell IT"`, `"name": "Tell the IT desk"`, 1)
+	if _, err := ts.Engine.UpdateWorkflow(ctx, ts.adminActor(t), wf.ID, []byte(changed)); err != nil {
+		t.Fatal(err)
+	}
+	res := ts.get(t, ts.loginAs(t, "demo-approver"), "/workflows/"+wf.ID.String()+"/diff?from=1&to=draft").wantStatus(t, http.StatusOK)
+	wantContains(t, "a changed step", res.Body, `data-testid="step-changed-tell-it"`, "name, config (subject) changed",
+		"No settings changed; no steps added, 0 removed, 1 changed")
+}

@@ -608,17 +608,19 @@ type ImpactWorkflow struct {
 
 // ImpactDoc is the open draft or the newest published version of a workflow.
 type ImpactDoc struct {
-	Label string // "Version 3", "Open draft"
+	Label string // "Published version 3", "Open draft"
 	Steps []ImpactStep
 }
 
 // ImpactStep is one step that uses the connector.
 type ImpactStep struct {
-	ID     string
-	Name   string
-	Href   string
-	What   string // the command it calls, or "email notification"
-	ByName bool
+	ID   string
+	Name string
+	Href string
+	// Command is the command a connector step calls; "" for a notification, which sends
+	// email through the connector.
+	Command string
+	ByName  bool
 }
 
 // ConnectorConfigTab is the configuration form, or its read-only view.

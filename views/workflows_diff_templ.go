@@ -1085,7 +1085,7 @@ func lowerFirst(s string) string {
 }
 
 func diffSummary(d *WorkflowDiff) string {
-	return countWords(len(d.Settings), "setting") + " changed; " +
+	return capitalized(countWords(len(d.Settings), "setting")) + " changed; " +
 		countWords(len(d.StepsAdded), "step") + " added, " + itoa(len(d.StepsRemoved)) + " removed, " + itoa(len(d.StepsChanged)) + " changed; " +
 		countWords(len(d.EdgesAdded), "edge") + " added, " + itoa(len(d.EdgesRemoved)) + " removed."
 }

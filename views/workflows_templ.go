@@ -396,7 +396,7 @@ func WorkflowFormView(p WorkflowFormPage) templ.Component {
 				}()
 			}
 			ctx = templ.InitializeContext(ctx)
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 31, "<div class=\"breadcrumbs\"><a href=\"/workflows\">Workflows</a></div><h1>Create a workflow</h1><p class=\"sub\">Start from an empty draft, or import a workflow exported from Floh. Either way it starts as a draft: check it on its page, then publish it.</p><section class=\"card narrow-card spaced\" aria-labelledby=\"new-empty-h\"><h2 id=\"new-empty-h\">Start from an empty draft</h2><p class=\"hint\">A start step and an end step. Add the steps between them on its page.</p><form method=\"post\" action=\"/workflows\" novalidate data-testid=\"workflow-form\">")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 31, "<div class=\"breadcrumbs\"><a href=\"/workflows\">Workflows</a></div><h1>Create a workflow</h1><p class=\"sub\">Start from an empty draft, or import a workflow exported from Floh. Either way it starts as a draft: check it on its page, then publish it.</p><div class=\"grid grid-top spaced\"><section class=\"card\" aria-labelledby=\"new-empty-h\"><h2 id=\"new-empty-h\">Start from an empty draft</h2><p class=\"hint\">A start step and an end step. Add the steps between them on its page.</p><form method=\"post\" action=\"/workflows\" novalidate data-testid=\"workflow-form\">")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -416,7 +416,7 @@ func WorkflowFormView(p WorkflowFormPage) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 32, "<div class=\"actions\"><button class=\"btn btn-primary\" type=\"submit\" data-testid=\"create-workflow\">Create workflow</button> <a class=\"btn\" href=\"/workflows\">Cancel</a></div></form></section><section class=\"card narrow-card spaced\" aria-labelledby=\"import-h\" data-testid=\"import\"><h2 id=\"import-h\">Import a JSON file</h2><p class=\"hint\">A workflow downloaded from a workflow’s versions, here or on another Floh, becomes a new draft as it is. Nothing is saved if the file has a problem.</p>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 32, "<div class=\"actions\"><button class=\"btn btn-primary\" type=\"submit\" data-testid=\"create-workflow\">Create workflow</button> <a class=\"btn\" href=\"/workflows\">Cancel</a></div></form></section><section class=\"card\" aria-labelledby=\"import-h\" data-testid=\"import\"><h2 id=\"import-h\">Import a JSON file</h2><p class=\"hint\">A workflow downloaded from a workflow’s versions, here or on another Floh, becomes a new draft as it is. Nothing is saved if the file has a problem.</p>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -425,7 +425,7 @@ func WorkflowFormView(p WorkflowFormPage) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 33, "</section>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 33, "</section></div>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
