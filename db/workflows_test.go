@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -144,5 +145,58 @@ func TestListConnectorStepsFindsReferencesByIDAndName(t *testing.T) {
 	want = []string{"access request/draft/grant", "Onboarding/v2/create", "Onboarding/v2/hex", "Onboarding/draft/braced"}
 	if !slices.Equal(got, want) {
 		t.Fatalf("steps by id only:\n got %q\nwant %q", got, want)
+	}
+}
+
+// BenchmarkListConnectorSteps looks for one connector among n live workflows, each with a
+// 30-step open draft and a 30-step newest version (plus an older one), a tenth of them using
+// it in three steps of each document.
+func BenchmarkListConnectorSteps(b *testing.B) {
+	for _, n := range []int{30, 500} {
+		b.Run(strconv.Itoa(n)+" workflows", func(b *testing.B) { benchmarkConnectorSteps(b, n) })
+	}
+}
+
+func benchmarkConnectorSteps(b *testing.B, n int) {
+	d := dbtest.New(b)
+	ctx := context.Background()
+	id := uuid.New().String()
+	refs := db.ConnectorRefs{IDs: []string{id}, Name: "Corp AD"}
+	now := time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)
+	for i := range n {
+		steps := make([]step, 30)
+		for j := range steps {
+			ref := "Other " + strconv.Itoa(j%7)
+			if i%10 == 0 && j%10 == 0 {
+				ref = "corp ad"
+			}
+			steps[j] = call("s"+strconv.Itoa(j), ref, "createAccount")
+		}
+		doc := document("Workflow "+strconv.Itoa(i), steps...)
+		w := &db.Workflow{ID: uuid.New(), Name: "Workflow " + strconv.Itoa(i), Status: db.WorkflowActive, Draft: doc, Version: 2,
+			CreatedBy: "bench", CreatedAt: now, UpdatedAt: now}
+		if err := db.InsertWorkflow(ctx, d.Bun, w); err != nil {
+			b.Fatal(err)
+		}
+		for v := 1; v <= 2; v++ {
+			if err := db.InsertWorkflowVersion(ctx, d.Bun, &db.WorkflowVersion{WorkflowID: w.ID, Version: v, Definition: doc,
+				PublishedAt: now, PublishedBy: "bench"}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	if _, err := d.Bun.ExecContext(ctx, "ANALYZE"); err != nil {
+		b.Fatal(err)
+	}
+	want := (n + 9) / 10 * 3 * 2
+	b.ResetTimer()
+	for b.Loop() {
+		steps, err := db.ListConnectorSteps(ctx, d.Bun, refs)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(steps) != want {
+			b.Fatalf("found %d steps, want %d", len(steps), want)
+		}
 	}
 }
