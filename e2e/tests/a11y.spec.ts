@@ -614,6 +614,20 @@ test('every page passes axe (no serious/critical) and is photographed at desktop
       },
     },
     {
+      name: 'connector-impact',
+      open: (p) => p.goto(`/connectors/${cx.pause}?tab=impact`),
+      ready: async (p) => {
+        await expect(p.getByTestId('impact-table')).toBeVisible();
+      },
+    },
+    {
+      name: 'connector-impact-empty',
+      open: (p) => p.goto(`/connectors/${cx.authifi}?tab=impact`),
+      ready: async (p) => {
+        await expect(p.getByTestId('impact-empty')).toBeVisible();
+      },
+    },
+    {
       name: 'connector-delete-confirm',
       open: (p) => p.goto(`/connectors/${cx.pause}/delete`),
       ready: async (p) => {
@@ -725,6 +739,38 @@ test('every page passes axe (no serious/critical) and is photographed at desktop
       open: (p) => p.goto(`/workflows/${wfx.active}/diff?from=1&to=draft`),
       ready: async (p) => {
         await expect(p.getByTestId('diff')).toBeVisible();
+      },
+    },
+    {
+      name: 'workflow-import-broken-file',
+      open: async (p) => {
+        await p.goto('/workflows/new');
+        await p.getByTestId('import-file').setInputFiles({
+          name: 'broken.json',
+          mimeType: 'application/json',
+          buffer: Buffer.from('{\n  "name": "Broken",\n  "steps": [}\n}\n'),
+        });
+        await p.getByTestId('import-submit').click();
+      },
+      ready: async (p) => {
+        await expect(p.getByTestId('error-summary')).toBeFocused();
+        await expect(p.getByTestId('error-summary')).toContainText('line 3, column 13');
+      },
+    },
+    {
+      name: 'workflow-import-draft-unconfirmed',
+      open: async (p) => {
+        // The open draft's own file, imported back without ticking "Replace the open draft".
+        const file = await p.request.get(`/workflows/${wfx.active}/export?version=draft`);
+        expect(file.status()).toBe(200);
+        await p.goto(`/workflows/${wfx.active}`);
+        await p.locator('#import-details > summary').click();
+        await p.getByTestId('import-file').setInputFiles({ name: 'draft.json', mimeType: 'application/json', buffer: await file.body() });
+        await p.getByTestId('import-submit').click();
+      },
+      ready: async (p) => {
+        await expect(p.getByTestId('error-summary')).toBeFocused();
+        await expect(p.getByTestId('carried-file')).toContainText('draft.json');
       },
     },
     {
