@@ -86,10 +86,11 @@ func (e *Engine) ImportWorkflow(ctx context.Context, a Actor, raw []byte, name s
 
 // ImportDraft makes an imported document the open draft of a workflow, opening one on a
 // published workflow. An open draft may hold someone's unpublished work, so it is replaced
-// only when replace is set; the audit entry keeps it as its before, from where it can be
-// copied back. A refusal names every problem at once: the document's and the missing
+// only when replace is set, and stays recoverable: the import is one designer edit, named
+// after source (the file), that undo takes back, and the audit entry keeps the replaced draft
+// as its before. A refusal names every problem at once: the document's and the missing
 // confirmation.
-func (e *Engine) ImportDraft(ctx context.Context, a Actor, id uuid.UUID, raw []byte, name string, replace bool) (*WorkflowDoc, error) {
+func (e *Engine) ImportDraft(ctx context.Context, a Actor, id uuid.UUID, raw []byte, source, name string, replace bool) (*WorkflowDoc, error) {
 	def, parseErr := importDefinition(raw, name)
 	var docProblems *ValidationError
 	if parseErr != nil && !errors.As(parseErr, &docProblems) {
@@ -114,17 +115,19 @@ func (e *Engine) ImportDraft(ctx context.Context, a Actor, id uuid.UUID, raw []b
 		if err := problems.Err(); err != nil {
 			return err
 		}
-		doc, err := json.Marshal(def)
-		if err != nil {
-			return fmt.Errorf("marshal workflow: %w", err)
-		}
 		var before any
-		if w.Draft != nil {
-			before = json.RawMessage(w.Draft)
+		replaced := w.Draft
+		if replaced != nil {
+			before = json.RawMessage(replaced)
 		}
-		w.Name, w.Description, w.Category, w.Draft, w.UpdatedAt = def.Name, def.Description, def.Category, doc, e.now()
-		if err := db.UpdateWorkflow(ctx, tx, w); err != nil {
-			return workflowNameTaken(err, w.Name)
+		if err := e.saveDraft(ctx, tx, w, def); err != nil {
+			return err
+		}
+		if replaced != nil {
+			u := &db.DraftUndo{WorkflowID: w.ID, Draft: replaced, Edit: "Import " + source, CreatedAt: w.UpdatedAt}
+			if err := db.PushDraftUndo(ctx, tx, u, undoDepth); err != nil {
+				return err
+			}
 		}
 		return e.audit(ctx, tx, a, "workflow", w.ID.String(), "workflow.draft_imported", before, def)
 	})

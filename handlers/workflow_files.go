@@ -275,13 +275,13 @@ func (s *Server) importDraft(w http.ResponseWriter, r *http.Request) error {
 	carry := false
 	if problems == nil {
 		replaced := wf.HasDraft
-		saved, err := s.engine.ImportDraft(r.Context(), principalFrom(r).Actor(), wf.ID, doc, u.values[importName], u.values[importReplace] == "true")
+		saved, err := s.engine.ImportDraft(r.Context(), principalFrom(r).Actor(), wf.ID, doc, filename, u.values[importName], u.values[importReplace] == "true")
 		var conflict *engine.ConflictError
 		switch {
 		case err == nil:
 			msg := fmt.Sprintf("Imported %s as the draft of %s.", filename, saved.Name)
 			if replaced {
-				msg += " The draft it replaced is kept in the audit log (workflow.draft_imported)."
+				msg += " The import can be undone like any edit of the draft, and the audit log keeps the draft it replaced."
 			}
 			if saved.Version > 0 {
 				msg += fmt.Sprintf(" Runs keep using version %d until you publish it.", saved.Version)

@@ -266,7 +266,7 @@ func TestImportFileAsTheDraft(t *testing.T) {
 	fields.Set("importName", "")
 	res = ts.do(t, c, "POST", "/workflows/"+id+"/import", upload("", nil, fields), ts.sameOrigin()...).wantStatus(t, http.StatusSeeOther)
 	page = ts.get(t, c, res.Header.Get("Location")).wantStatus(t, http.StatusOK)
-	wantContains(t, "a replaced draft", page.Body, "Imported second.json as the draft of Offboarding v3.", "kept in the audit log")
+	wantContains(t, "a replaced draft", page.Body, "Imported second.json as the draft of Offboarding v3.", "The import can be undone like any edit of the draft")
 	replaced := ts.workflow(t, wf.ID)
 	if replaced.Name != "Offboarding v3" || !sameJSON(t, replaced.Draft, second) {
 		t.Fatalf("after replacing: %s %s", replaced.Name, replaced.Draft)

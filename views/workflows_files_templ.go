@@ -250,7 +250,7 @@ func importForm(action, button string, f ImportForm, nameHint string) templ.Comp
 					return templ_7745c5c3_Err
 				}
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 28, "> <span><strong>Replace the open draft</strong><br><span class=\"hint\" id=\"hint-replace\">Its unpublished changes give way to the file. The audit log keeps the replaced draft; <a href=\"")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 28, "> <span><strong>Replace the open draft</strong><br><span class=\"hint\" id=\"hint-replace\">Its unpublished changes give way to the file. The import can be undone like any edit of the draft, and the audit log keeps the replaced draft; <a href=\"")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
