@@ -1,0 +1,146 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/google/uuid"
+	"github.com/uptrace/bun"
+
+	"floh/db"
+	"floh/engine/lint"
+	"floh/engine/templates"
+	"floh/engine/workflow"
+)
+
+// TemplateInsertion is a workflow after a template was inserted into its draft: the document
+// as GET /api/workflows/{id} shows it, the lint of the new draft, the names insertion changed,
+// and where the fragment went.
+type TemplateInsertion struct {
+	*WorkflowDoc
+	Findings  []lint.Finding     `json:"findings"`
+	Renamed   []templates.Rename `json:"renamed"`
+	Insertion Insertion          `json:"insertion"`
+}
+
+// Insertion says what an insertion added and whether it is connected to the graph.
+type Insertion struct {
+	TemplateID string `json:"templateId"`
+	// Steps are the inserted steps' ids, Entry the one the fragment starts at.
+	Steps []string `json:"steps"`
+	Entry string   `json:"entry"`
+	// Connected is true when the start now leads to Entry and the fragment's exits to an end
+	// step; otherwise the fragment stands beside the graph and Unconnected are its exits.
+	Connected      bool                `json:"connected"`
+	Unconnected    []templates.Exit    `json:"unconnected"`
+	AddedVariables []workflow.Variable `json:"addedVariables"`
+}
+
+// InsertTemplate merges a template into a workflow's open draft with its slots bound
+// (templates.Insert has the rules), saves and audits the draft like any other edit, and
+// lints it. An unknown template or workflow is not found; a workflow without an open draft
+// is a conflict, as for PUT; a bad binding is a validation error naming bindings.<slot>.
+func (e *Engine) InsertTemplate(ctx context.Context, a Actor, id uuid.UUID, templateID string, bindings map[string]string) (*TemplateInsertion, error) {
+	if strings.TrimSpace(templateID) == "" {
+		return nil, Invalid("templateId", "is required: the id of a workflow template (GET /api/workflow-templates lists them)")
+	}
+	tpl, ok := templates.Find(templateID)
+	if !ok {
+		return nil, fmt.Errorf("workflow template %q: %w", templateID, db.ErrNotFound)
+	}
+	var out *TemplateInsertion
+	err := e.inTx(ctx, func(tx bun.Tx) error {
+		w, err := db.FindWorkflowForUpdate(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		if w.Deleted() {
+			return Conflict("workflow %s is deleted", w.Name)
+		}
+		if w.Draft == nil {
+			return Conflict("workflow %s is published (version %d) and has no open draft; create a draft from a version first", w.Name, w.Version)
+		}
+		draft := new(workflow.Definition)
+		if err := json.Unmarshal(w.Draft, draft); err != nil {
+			return fmt.Errorf("workflow %s draft: %w", w.ID, err)
+		}
+		cat := &instanceCatalogue{ctx: ctx, idb: tx}
+		res, err := templates.Insert(draft, tpl, bindings, cat)
+		if cat.err != nil {
+			return cat.err
+		}
+		var fes workflow.ValidationErrors
+		if errors.As(err, &fes) {
+			return fieldErrors(fes)
+		} else if err != nil {
+			return err
+		}
+		raw, err := json.Marshal(res.Definition)
+		if err != nil {
+			return fmt.Errorf("marshal workflow: %w", err)
+		}
+		// The same checks as any saved draft, the size limits among them.
+		def, err := parseDefinition(raw)
+		if err != nil {
+			return err
+		}
+		doc, err := json.Marshal(def)
+		if err != nil {
+			return fmt.Errorf("marshal workflow: %w", err)
+		}
+		before := json.RawMessage(w.Draft)
+		w.Draft, w.UpdatedAt = doc, e.now()
+		if err := db.UpdateWorkflow(ctx, tx, w); err != nil {
+			return err
+		}
+		if err := e.audit(ctx, tx, a, "workflow", w.ID.String(), "workflow.updated", before, def); err != nil {
+			return err
+		}
+		findings := lint.Lint(def, connectorCatalogue{e: e, ctx: ctx, idb: tx})
+		out = &TemplateInsertion{
+			WorkflowDoc: &WorkflowDoc{Workflow: w, HasDraft: true, Definition: def},
+			Findings:    findings,
+			Renamed:     nonNilSlice(res.Renamed),
+			Insertion: Insertion{
+				TemplateID: tpl.ID, Steps: res.Steps, Entry: res.Entry, Connected: res.Connected,
+				Unconnected: nonNilSlice(res.Unconnected), AddedVariables: nonNilSlice(res.AddedVariables),
+			},
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// nonNilSlice makes an empty list [] rather than null in JSON.
+func nonNilSlice[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+// instanceCatalogue resolves a template's connector bindings to live instances, by id or
+// name as a step's connectorId is resolved. A database error is kept for the caller: the
+// catalogue's answer can only say found or not.
+type instanceCatalogue struct {
+	ctx context.Context
+	idb bun.IDB
+	err error
+}
+
+func (c *instanceCatalogue) Instance(ref string) (templates.Instance, bool) {
+	conn, err := db.FindLiveConnectorByRef(c.ctx, c.idb, ref)
+	if err != nil {
+		if !errors.Is(err, db.ErrNotFound) && c.err == nil {
+			c.err = err
+		}
+		return templates.Instance{}, false
+	}
+	return templates.Instance{ID: conn.ID.String(), Name: conn.Name, Type: conn.Type}, true
+}
