@@ -130,6 +130,8 @@ func (s *Server) routes() []route {
 		{method: "GET", pattern: "/api/workflows/{id}/diff", perm: wfRead, h: s.diffWorkflowAPI},
 		{method: "POST", pattern: "/api/workflows/{id}/draft", perm: wfUpdate, h: s.newWorkflowDraftAPI},
 		{method: "POST", pattern: "/api/workflows/{id}/start", perm: wfStart, h: s.startWorkflowAPI},
+		{method: "GET", pattern: "/api/workflow-templates", perm: wfRead, h: s.listWorkflowTemplatesAPI},
+		{method: "POST", pattern: "/api/workflows/{id}/insert-template", perm: wfUpdate, h: s.insertTemplateAPI},
 
 		// Runs. Changing a running run's variables, cancelling, retrying and rolling back are all
 		// "operating a run", which run:cancel grants.
@@ -190,6 +192,11 @@ func (s *Server) routes() []route {
 		{method: "POST", pattern: "/workflows/{id}/import", perm: wfUpdate, maxBody: maxUploadBody, h: s.importDraft},
 		{method: "GET", pattern: "/workflows/{id}/start", perm: wfStart, h: s.startForm},
 		{method: "POST", pattern: "/workflows/{id}/start", perm: wfStart, h: s.startRun},
+		// Insert from Template: anyone who reads workflows may browse the templates; choosing
+		// one's connectors and variables is the first step of changing the draft.
+		{method: "GET", pattern: "/workflows/{id}/templates", perm: wfRead, h: s.listTemplatesPage},
+		{method: "GET", pattern: "/workflows/{id}/templates/{templateId}", perm: wfUpdate, h: s.templateForm},
+		{method: "POST", pattern: "/workflows/{id}/templates/{templateId}", perm: wfUpdate, h: s.insertTemplate},
 
 		// Run pages, with the API's permissions: cancelling, retrying and rolling back need
 		// run:cancel; the diagnose panel is part of the run's page.

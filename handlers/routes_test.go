@@ -44,6 +44,7 @@ func (ids sweepIDs) fill(t *testing.T, pattern string) string {
 	path = strings.ReplaceAll(path, "{n}", "1")
 	path = strings.ReplaceAll(path, "{id}", id)
 	path = strings.ReplaceAll(path, "{tokenId}", ids.token)
+	path = strings.ReplaceAll(path, "{templateId}", "access-request")
 	if strings.ContainsAny(path, "{}") || strings.Contains(path, "//") {
 		t.Fatalf("route %s: the sweep does not know how to fill %q; add its parameter to sweepIDs", pattern, path)
 	}
@@ -117,6 +118,10 @@ var sweepBodies = map[string]any{
 	"POST /connectors/{id}/execute":     url.Values{"command": {"wait"}, "param.duration": {"0s"}},
 	"POST /connectors/{id}/delete":      url.Values{},
 	"POST /connectors/{id}/restore":     url.Values{},
+
+	// Insert from Template: a delay connector is no Authifi, so both answer 422.
+	"POST /api/workflows/{id}/insert-template":    map[string]any{"templateId": "access-request", "bindings": map[string]any{"authifi": "Sweep target", "role": "role", "justification": "justification"}},
+	"POST /workflows/{id}/templates/{templateId}": url.Values{"slot.authifi": {"Sweep target"}, "slot.role": {"+new"}, "new.role": {"role"}, "slot.justification": {"+new"}, "new.justification": {"justification"}},
 }
 
 func TestEveryRouteChecksItsPermissionForEveryRole(t *testing.T) {
@@ -580,6 +585,12 @@ var routePermissions = map[string]string{
 
 	"GET /settings":              "settings:manage",
 	"POST /settings/rotate-keys": "settings:manage",
+
+	"GET /api/workflow-templates":                 "workflow:read",
+	"POST /api/workflows/{id}/insert-template":    "workflow:update",
+	"GET /workflows/{id}/templates":               "workflow:read",
+	"GET /workflows/{id}/templates/{templateId}":  "workflow:update",
+	"POST /workflows/{id}/templates/{templateId}": "workflow:update",
 }
 
 func TestRouteTableHoldsTheDecidedPermissions(t *testing.T) {

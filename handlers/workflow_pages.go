@@ -233,6 +233,7 @@ func (s *Server) workflowPage(r *http.Request, doc *engine.WorkflowDoc, shown in
 			Publish:   draftShown && pr.Can(engine.PermWorkflowPublish),
 			Deprecate: wf.Status == db.WorkflowActive && pr.Can(engine.PermWorkflowPublish),
 			Delete:    wf.Status != db.WorkflowActive && pr.Can(engine.PermWorkflowUpdate),
+			Templates: draftShown && pr.Can(engine.PermWorkflowUpdate),
 		}
 		if !doc.HasDraft && shown > 0 && pr.Can(engine.PermWorkflowUpdate) {
 			p.Actions.NewDraftFrom = shown

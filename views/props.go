@@ -832,6 +832,8 @@ type WorkflowActions struct {
 	// Start offers the start form of an active workflow; Runs links to its runs.
 	Start bool
 	Runs  bool
+	// Templates offers Insert from Template into the open draft.
+	Templates bool
 }
 
 // WorkflowDefinition is a definition document as the page reads it.
@@ -1220,4 +1222,68 @@ type RunStepTask struct {
 	Status  Badge
 	At      Time
 	Comment string
+}
+
+// TemplatePickerPage lists the workflow templates to insert into a workflow's draft, grouped
+// by category. Partial renders only the picker, for the designer's dialog.
+type TemplatePickerPage struct {
+	Page
+	Workflow WorkflowSummary
+	Partial  bool
+	// NoDraft says why nothing can be inserted now (no open draft); "" when it can.
+	NoDraft string
+	// CanInsert is false for those who may read the workflow but not change it.
+	CanInsert bool
+	Groups    []TemplateGroup
+}
+
+// TemplateGroup is one category of templates.
+type TemplateGroup struct {
+	Category  string
+	Templates []TemplateCard
+}
+
+// TemplateCard is one template as the picker shows it.
+type TemplateCard struct {
+	ID          string
+	Name        string
+	Description string
+	// Needs says what binding it asks for, e.g. "Active Directory connector".
+	Needs []string
+	// Href is its binding form.
+	Href string
+}
+
+// TemplateFormPage binds a template's slots before inserting it. Form values are keyed
+// "slot.<name>" (the choice) and "new.<name>" (a new variable's name).
+type TemplateFormPage struct {
+	Page
+	Workflow WorkflowSummary
+	Partial  bool
+	Template TemplateCard
+	Action   string
+	// ListHref is the template list; CancelHref where giving up goes.
+	ListHref   string
+	CancelHref string
+	Slots      []TemplateSlotField
+	Form       Form
+	// Refused is a problem of the whole insertion (no open draft, a draft grown too large).
+	Refused string
+}
+
+// NewVariable is the choice of a variable slot's select that names a new variable; it cannot
+// be a variable's name.
+const NewVariable = "+new"
+
+// TemplateSlotField is one slot's select.
+type TemplateSlotField struct {
+	Name        string
+	Label       string
+	Description string
+	Connector   bool
+	// TypeLabel is the connector type's label or the variable type.
+	TypeLabel string
+	Options   []Option
+	// CreateHref creates an instance of the connector type, for when there is none.
+	CreateHref string
 }

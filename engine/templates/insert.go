@@ -218,6 +218,31 @@ func splice(draft, def *workflow.Definition, entry string, used map[string]bool)
 	return end, true
 }
 
+// SuggestedVariable is what a variable slot binds to unless the admin chooses otherwise: the
+// draft's variable of the slot's name and type when there is one (exists), else a new name
+// the draft does not use: the slot's, or the first free suffix of it.
+func SuggestedVariable(draft *workflow.Definition, slot Slot) (name string, exists bool) {
+	used := map[string]bool{}
+	for name := range builtins {
+		used[name] = true
+	}
+	for _, v := range draft.Variables {
+		if v.Name == slot.Name && v.Type == slot.VariableType {
+			return v.Name, true
+		}
+		used[v.Name] = true
+	}
+	for _, st := range draft.Steps {
+		for _, n := range setsOf(st) {
+			used[n] = true
+		}
+	}
+	if !used[slot.Name] {
+		return slot.Name, false
+	}
+	return suffixed(slot.Name, freeSuffix(slot.Name, used)), false
+}
+
 // freeSuffix is the first n from 2 with name_n unused.
 func freeSuffix(name string, used map[string]bool) int {
 	n := 2
