@@ -342,3 +342,24 @@ func TestInsertBindingErrors(t *testing.T) {
 		t.Errorf("a refused insertion changed the draft:\n%s\n%s", before, after)
 	}
 }
+
+// A variable slot suggests the draft's variable of its name and type, else a free new name.
+func TestSuggestedVariable(t *testing.T) {
+	draft := blank()
+	draft.Variables = []workflow.Variable{{Name: "email", Type: "string"}, {Name: "username", Type: "number"}, {Name: "username_2", Type: "list"}}
+	draft.Steps = append(draft.Steps, workflow.Step{ID: "c", Type: workflow.TypeConnector, Config: map[string]any{"output": "adGroup"}})
+	for _, c := range []struct {
+		slot   Slot
+		name   string
+		exists bool
+	}{
+		{Slot{Name: "email", Kind: SlotVariable, VariableType: "string"}, "email", true},
+		{Slot{Name: "username", Kind: SlotVariable, VariableType: "string"}, "username_3", false},
+		{Slot{Name: "adGroup", Kind: SlotVariable, VariableType: "string"}, "adGroup_2", false},
+		{Slot{Name: "role", Kind: SlotVariable, VariableType: "string"}, "role", false},
+	} {
+		if name, exists := SuggestedVariable(draft, c.slot); name != c.name || exists != c.exists {
+			t.Errorf("%s: %s %v, want %s %v", c.slot.Name, name, exists, c.name, c.exists)
+		}
+	}
+}
