@@ -265,8 +265,17 @@ func (s *Server) insertTemplate(w http.ResponseWriter, r *http.Request) error {
 		status, refused = http.StatusConflict, sentence(conflict.Message)
 	case errors.As(err, &verr):
 		for _, fe := range verr.Fields {
-			if slot, ok := strings.CutPrefix(fe.Field, "bindings."); ok && t.Slot(slot) != nil {
-				form.Errors = append(form.Errors, views.FieldError{Field: "slot." + slot, Message: t.Slot(slot).Label + ": " + fe.Message})
+			if name, ok := strings.CutPrefix(fe.Field, "bindings."); ok && t.Slot(name) != nil {
+				slot := t.Slot(name)
+				msg := slot.Label + ": " + fe.Message
+				switch {
+				case bindings[name] != "":
+				case slot.Kind == templates.SlotConnector:
+					msg = "Choose the connector that plays " + slot.Label + "."
+				default:
+					msg = slot.Label + ": choose a variable, or name the new one."
+				}
+				form.Errors = append(form.Errors, views.FieldError{Field: "slot." + name, Message: msg})
 			} else {
 				refused = strings.TrimSpace(refused + " " + sentence(documentProblem(fe)))
 			}

@@ -275,7 +275,7 @@ func TestTemplateFormBindsAndInserts(t *testing.T) {
 		"slot.authifiRoles": {"+new"}, "new.authifiRoles": {"roles"}}
 	res = ts.postForm(t, c, form, values, ts.sameOrigin()...).wantStatus(t, http.StatusUnprocessableEntity)
 	wantContains(t, "a refused insertion", res.Body, `data-testid="error-summary"`, `href="#field-slot.activeDirectory"`,
-		`id="error-slot.activeDirectory"`, "Active Directory: is required", `id="error-slot.displayName"`, "cannot name a variable",
+		`id="error-slot.activeDirectory"`, "Choose the connector that plays Active Directory.", `id="error-slot.displayName"`, "cannot name a variable",
 		`name="new.displayName" value="display name"`, `name="new.username" value="login"`, `aria-invalid="true"`)
 	if _, selected := selectOptions(t, res.Body, "slot.authifi"); selected != authifi.ID.String() {
 		t.Errorf("the Authifi choice was lost: %q", selected)
@@ -334,5 +334,5 @@ func TestTemplateFormWithoutInstances(t *testing.T) {
 	wantContains(t, "the onboarding form", res.Body, `data-testid="no-instances-mail"`, "There is no Email (SMTP) connector yet.",
 		`href="/connectors/new?type=email"`, `id="field-slot.mail"`)
 	res = ts.postForm(t, c, "/workflows/"+wf.ID.String()+"/templates/onboarding", url.Values{}, ts.sameOrigin()...).wantStatus(t, http.StatusUnprocessableEntity)
-	wantContains(t, "the onboarding form refused", res.Body, "Email: is required", `href="#field-slot.mail"`)
+	wantContains(t, "the onboarding form refused", res.Body, "Choose the connector that plays Email.", `href="#field-slot.mail"`)
 }

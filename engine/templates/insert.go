@@ -284,7 +284,7 @@ func bind(draft *workflow.Definition, t Template, bindings map[string]string, ca
 		ref := strings.TrimSpace(bindings[s.Name])
 		if ref == "" {
 			if s.Kind == SlotConnector {
-				fail(s.Name, "is required: choose the connector of type %s that plays %s", s.ConnectorType, s.Label)
+				fail(s.Name, "is required: the id or name of the connector of type %s that plays %s", s.ConnectorType, s.Label)
 			} else {
 				fail(s.Name, "is required: choose a variable of type %s for %s, or name a new one", s.VariableType, s.Label)
 			}

@@ -305,7 +305,7 @@ func TestInsertBindingErrors(t *testing.T) {
 		field string
 		want  string
 	}{
-		{"missing connector", func(b map[string]string) { delete(b, "activeDirectory") }, "bindings.activeDirectory", "is required: choose the connector of type activedirectory that plays Active Directory"},
+		{"missing connector", func(b map[string]string) { delete(b, "activeDirectory") }, "bindings.activeDirectory", "is required: the id or name of the connector of type activedirectory that plays Active Directory"},
 		{"blank variable", func(b map[string]string) { b["username"] = "  " }, "bindings.username", "is required: choose a variable of type string for AD username"},
 		{"unknown slot", func(b map[string]string) { b["printer"] = "x" }, "bindings.printer", "is not a slot of Onboarding"},
 		{"unknown connector", func(b map[string]string) { b["authifi"] = "Nope" }, "bindings.authifi", `no connector is named or has the id "Nope"`},
