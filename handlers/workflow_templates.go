@@ -313,12 +313,17 @@ func insertedWords(t templates.Template, res *engine.TemplateInsertion) string {
 		}
 		fmt.Fprintf(&b, " It is placed beside the graph, not connected: lead a step of the workflow to %s, and connect %s to where the workflow goes next.", in.Entry, strings.Join(exits, " and "))
 	}
-	if len(res.Renamed) > 0 {
-		renames := make([]string, len(res.Renamed))
-		for i, rn := range res.Renamed {
-			renames[i] = rn.From + " → " + rn.To
+	// The API answers every rename; a message names the first few.
+	const shown = 4
+	if n := len(res.Renamed); n > 0 {
+		var renames []string
+		for _, rn := range res.Renamed[:min(n, shown)] {
+			renames = append(renames, rn.From+" → "+rn.To)
 		}
-		fmt.Fprintf(&b, " Renamed, as the draft already used these names: %s.", strings.Join(renames, ", "))
+		if n > shown {
+			renames = append(renames, fmt.Sprintf("and %d more", n-shown))
+		}
+		fmt.Fprintf(&b, " Renamed %s the draft already used: %s.", plural(n, "name"), strings.Join(renames, ", "))
 	}
 	if len(in.AddedVariables) > 0 {
 		names := make([]string, len(in.AddedVariables))

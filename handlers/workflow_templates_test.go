@@ -315,7 +315,7 @@ func TestTemplateFormBindsAndInserts(t *testing.T) {
 	}
 	page = ts.get(t, c, "/workflows/"+id).wantStatus(t, http.StatusOK)
 	wantContains(t, "after inserting again", page.Body, "placed beside the graph, not connected", "notifySuccess_2 on success",
-		"createAccount → createAccount_2", "adAccount → adAccount_2")
+		"Renamed 11 names the draft already used: createFlohUser → createFlohUser_2, createAccount → createAccount_2", "and 7 more.")
 
 	// Published meanwhile: the form says why it was not inserted.
 	ts.publishWorkflow(t, wf.ID)
