@@ -17,7 +17,7 @@ const failingImpacts = new Set(['serious', 'critical']);
 const gatingTags = ['wcag2a', 'wcag2aa'];
 const infoTags = ['wcag21a', 'wcag21aa', 'wcag22aa', 'best-practice'];
 
-// A trace of 108 page loads with full-page screenshots is large and slow; the PNGs say enough.
+// A trace of over a hundred page loads with full-page screenshots is large and slow; the PNGs say enough.
 test.use({ trace: 'off' });
 
 type Finding = {
@@ -667,6 +667,32 @@ test('every page passes axe (no serious/critical) and is photographed at desktop
       ready: async (p) => {
         await expect(p.getByTestId('lint-table')).toBeVisible();
         await expect(p.getByTestId('json-editor')).toBeVisible();
+      },
+    },
+    {
+      name: 'workflow-templates',
+      open: (p) => p.goto(`/workflows/${wfx.draft}/templates`),
+      ready: async (p) => {
+        await expect(p.getByTestId('template-group-workflow-definition')).toBeVisible();
+      },
+    },
+    {
+      name: 'workflow-template-form',
+      open: (p) => p.goto(`/workflows/${wfx.draft}/templates/provisioning-chain`),
+      ready: async (p) => {
+        await expect(p.getByTestId('template-form')).toBeVisible();
+      },
+    },
+    {
+      // No Active Directory connector exists here, so the insertion is refused.
+      name: 'workflow-template-form-errors',
+      open: async (p) => {
+        await p.goto(`/workflows/${wfx.draft}/templates/provisioning-chain`);
+        await p.getByTestId('new-username').fill('user name');
+        await p.getByTestId('insert-template').click();
+      },
+      ready: async (p) => {
+        await expect(p.getByTestId('error-summary')).toBeFocused();
       },
     },
     {
