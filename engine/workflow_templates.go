@@ -40,9 +40,10 @@ type Insertion struct {
 }
 
 // InsertTemplate merges a template into a workflow's open draft with its slots bound
-// (templates.Insert has the rules), saves and audits the draft like any other edit, and
-// lints it. An unknown template or workflow is not found; a workflow without an open draft
-// is a conflict, as for PUT; a bad binding is a validation error naming bindings.<slot>.
+// (templates.Insert has the rules), as one designer edit: saved, audited and undoable like
+// any other. It answers the workflow with the lint of its new draft. An unknown template or
+// workflow is not found; a workflow without an open draft is a conflict, as for PUT; a bad
+// binding is a validation error naming bindings.<slot>.
 func (e *Engine) InsertTemplate(ctx context.Context, a Actor, id uuid.UUID, templateID string, bindings map[string]string) (*TemplateInsertion, error) {
 	if strings.TrimSpace(templateID) == "" {
 		return nil, Invalid("templateId", "is required: the id of a workflow template (GET /api/workflow-templates lists them)")
@@ -51,24 +52,13 @@ func (e *Engine) InsertTemplate(ctx context.Context, a Actor, id uuid.UUID, temp
 	if !ok {
 		return nil, fmt.Errorf("workflow template %q: %w", templateID, db.ErrNotFound)
 	}
-	var out *TemplateInsertion
-	err := e.inTx(ctx, func(tx bun.Tx) error {
-		w, err := db.FindWorkflowForUpdate(ctx, tx, id)
-		if err != nil {
-			return err
-		}
-		if w.Deleted() {
-			return Conflict("workflow %s is deleted", w.Name)
-		}
-		if w.Draft == nil {
-			return Conflict("workflow %s is published (version %d) and has no open draft; create a draft from a version first", w.Name, w.Version)
-		}
-		draft := new(workflow.Definition)
-		if err := json.Unmarshal(w.Draft, draft); err != nil {
-			return fmt.Errorf("workflow %s draft: %w", w.ID, err)
-		}
-		cat := &instanceCatalogue{ctx: ctx, idb: tx}
-		res, err := templates.Insert(draft, tpl, bindings, cat)
+	// Connectors are looked up outside the edit's transaction, as lint looks them up: a
+	// connector deleted in between is caught by lint and by the run.
+	cat := &instanceCatalogue{ctx: ctx, idb: e.db.Bun}
+	var res templates.Result
+	doc, err := e.EditDraft(ctx, a, id, "Insert the template "+tpl.Name, func(d *workflow.Definition) error {
+		var err error
+		res, err = templates.Insert(d, tpl, bindings, cat)
 		if cat.err != nil {
 			return cat.err
 		}
@@ -78,43 +68,30 @@ func (e *Engine) InsertTemplate(ctx context.Context, a Actor, id uuid.UUID, temp
 		} else if err != nil {
 			return err
 		}
+		// Through the parser too, for the size limits every saved document keeps.
 		raw, err := json.Marshal(res.Definition)
 		if err != nil {
 			return fmt.Errorf("marshal workflow: %w", err)
 		}
-		// The same checks as any saved draft, the size limits among them.
-		def, err := parseDefinition(raw)
+		merged, err := parseDefinition(raw)
 		if err != nil {
 			return err
 		}
-		doc, err := json.Marshal(def)
-		if err != nil {
-			return fmt.Errorf("marshal workflow: %w", err)
-		}
-		before := json.RawMessage(w.Draft)
-		w.Draft, w.UpdatedAt = doc, e.now()
-		if err := db.UpdateWorkflow(ctx, tx, w); err != nil {
-			return err
-		}
-		if err := e.audit(ctx, tx, a, "workflow", w.ID.String(), "workflow.updated", before, def); err != nil {
-			return err
-		}
-		findings := lint.Lint(def, connectorCatalogue{e: e, ctx: ctx, idb: tx})
-		out = &TemplateInsertion{
-			WorkflowDoc: &WorkflowDoc{Workflow: w, HasDraft: true, Definition: def},
-			Findings:    findings,
-			Renamed:     nonNilSlice(res.Renamed),
-			Insertion: Insertion{
-				TemplateID: tpl.ID, Steps: res.Steps, Entry: res.Entry, Connected: res.Connected,
-				Unconnected: nonNilSlice(res.Unconnected), AddedVariables: nonNilSlice(res.AddedVariables),
-			},
-		}
+		*d = *merged
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	return out, nil
+	return &TemplateInsertion{
+		WorkflowDoc: doc,
+		Findings:    e.LintWorkflow(ctx, doc.Definition),
+		Renamed:     nonNilSlice(res.Renamed),
+		Insertion: Insertion{
+			TemplateID: tpl.ID, Steps: res.Steps, Entry: res.Entry, Connected: res.Connected,
+			Unconnected: nonNilSlice(res.Unconnected), AddedVariables: nonNilSlice(res.AddedVariables),
+		},
+	}, nil
 }
 
 // nonNilSlice makes an empty list [] rather than null in JSON.

@@ -106,6 +106,7 @@ func TestInsertTemplateSavesAuditsAndLints(t *testing.T) {
 	}
 
 	// The second copy is renamed and placed beside the first, unconnected.
+	afterFirst := f.storedDraft(t, id)
 	again, err := f.eng.InsertTemplate(f.ctx, f.actor(), id, "provisioning-chain", f.chainBindings())
 	if err != nil {
 		t.Fatal(err)
@@ -113,6 +114,12 @@ func TestInsertTemplateSavesAuditsAndLints(t *testing.T) {
 	if again.Insertion.Connected || again.Insertion.Entry != "createFlohUser_2" || len(again.Insertion.Unconnected) != 1 ||
 		len(again.Renamed) != 11 || len(again.Insertion.AddedVariables) != 0 || len(again.Definition.Steps) != 20 {
 		t.Fatalf("second insertion: %+v renamed %+v", again.Insertion, again.Renamed)
+	}
+
+	// Each insertion is one edit to undo.
+	_, what, err := f.eng.UndoDraftEdit(f.ctx, f.actor(), id)
+	if err != nil || what != "Insert the template Provisioning Chain — with failure routing" || f.storedDraft(t, id) != afterFirst {
+		t.Fatalf("undo: %q %v", what, err)
 	}
 }
 
