@@ -2,6 +2,7 @@ package workflow
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -80,4 +81,61 @@ func TestRenameVariables(t *testing.T) {
 	if _, err := RenameVariables(bad, renames); err == nil {
 		t.Error("a broken expression is an error")
 	}
+}
+
+// Renaming never panics, and what a renamed text reads is what the original read, renamed.
+func FuzzRename(f *testing.F) {
+	for _, seed := range []string{
+		"{{target.email}}", `\{{target}} {{ target.a.0 }}`, "{{target", "}}{{x}}", "plain",
+		`target.email != "" && len(target.groups) > 0`, `all(target, {.x == other})`, `{target: 1}.target`, `"é" + target`,
+	} {
+		f.Add(seed)
+	}
+	renames := map[string]string{"target": "renamed_1", "other": "target"}
+	mapped := func(names []string) map[string]bool {
+		out := map[string]bool{}
+		for _, n := range names {
+			root, rest, dotted := strings.Cut(n, ".")
+			if to, ok := renames[root]; ok {
+				root = to
+			}
+			if dotted {
+				root += "." + rest
+			}
+			out[root] = true
+		}
+		return out
+	}
+	set := func(names []string) map[string]bool {
+		out := map[string]bool{}
+		for _, n := range names {
+			out[n] = true
+		}
+		return out
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got := RenameInTemplates(s, renames).(string)
+		if _, err := parseTemplate(s); err == nil {
+			if want, have := mapped(TemplateNames(s)), set(TemplateNames(got)); !reflect.DeepEqual(want, have) {
+				t.Fatalf("templates %q → %q read %v, want %v", s, got, have, want)
+			}
+		} else if got != s {
+			t.Fatalf("a text whose templates do not parse was changed: %q → %q", s, got)
+		}
+		names, err := ExpressionNames(s)
+		if err != nil {
+			return
+		}
+		renamed, err := RenameInExpression(s, renames)
+		if err != nil {
+			t.Fatalf("%q parses but does not rename: %v", s, err)
+		}
+		after, err := ExpressionNames(renamed)
+		if err != nil {
+			t.Fatalf("%q renamed to %q, which does not parse: %v", s, renamed, err)
+		}
+		if want, have := mapped(names), set(after); !reflect.DeepEqual(want, have) {
+			t.Fatalf("expression %q → %q reads %v, want %v", s, renamed, have, want)
+		}
+	})
 }
