@@ -363,3 +363,61 @@ func TestSuggestedVariable(t *testing.T) {
 		}
 	}
 }
+
+// The provisioning chain bound to an AD and an Authifi instance lints clean; without one
+// connector step's error edge, lint names exactly that step, and nothing else.
+func TestProvisioningChainWithoutAnErrorEdge(t *testing.T) {
+	c := newCatalogue(t)
+	tpl := mustFind(t, "provisioning-chain")
+	res := mustInsert(t, blank(), tpl.ID, bindAll(t, c, tpl), c)
+	lintClean(t, res.Definition, c)
+	removed := 0
+	for _, st := range tpl.Steps {
+		if st.Type != workflow.TypeConnector {
+			continue
+		}
+		removed++
+		d := *res.Definition
+		d.Edges = slices.DeleteFunc(slices.Clone(d.Edges), func(e workflow.Edge) bool { return e.From == st.ID && e.On == workflow.OnError })
+		var warnings []lint.Finding
+		for _, f := range lint.Lint(&d, c) {
+			if f.Severity == lint.SeverityError || f.Severity == lint.SeverityWarning {
+				warnings = append(warnings, f)
+			}
+		}
+		if len(warnings) != 1 || warnings[0].Code != "PROVISIONING_CHAIN_NO_ERROR_EDGE" || warnings[0].StepID != st.ID {
+			t.Errorf("without %s's error edge: %+v", st.ID, warnings)
+		}
+	}
+	if removed != 5 {
+		t.Fatalf("%d connector steps, want the chain's five", removed)
+	}
+}
+
+// A second copy placed beside the graph is only wrong where it is not connected: its steps
+// are unreachable and its exit leads nowhere.
+func TestASecondCopyBesideTheGraphIsOnlyUnconnected(t *testing.T) {
+	c := newCatalogue(t)
+	tpl := mustFind(t, "provisioning-chain")
+	b := bindAll(t, c, tpl)
+	first := mustInsert(t, blank(), tpl.ID, b, c)
+	second := mustInsert(t, first.Definition, tpl.ID, b, c)
+	for _, f := range lint.Lint(second.Definition, c) {
+		switch {
+		case f.Severity == lint.SeverityInfo:
+		case f.Code == "UNREACHABLE_STEP" && strings.HasSuffix(f.StepID, "_2"):
+		case f.Code == "DEAD_END" && f.StepID == "notifySuccess_2":
+		default:
+			t.Errorf("finding %+v", f)
+		}
+	}
+	// Connected by hand as the flash tells the admin, it is clean again.
+	d := second.Definition
+	for i, e := range d.Edges {
+		if e.From == "notifySuccess" {
+			d.Edges[i].To = second.Entry
+		}
+	}
+	d.Edges = append(d.Edges, workflow.Edge{From: "notifySuccess_2", To: "end", On: workflow.OnSuccess})
+	lintClean(t, d, c)
+}
