@@ -224,6 +224,15 @@ func (s *Server) workflowPage(r *http.Request, doc *engine.WorkflowDoc, shown in
 		p.Linted = true
 		p.Findings = lintFindings(s.engine.LintWorkflow(ctx, def), def, "")
 	}
+	if def != nil {
+		label := "Steps of " + wf.Name
+		if shown > 0 {
+			label += ", version " + strconv.Itoa(shown)
+		}
+		// Read-only here: a step links to its row in the listing below.
+		c := canvasView(label, def, "", func(id string) string { return "#" + stepAnchor(id) }, worstSeverities(p.Findings))
+		p.Canvas = &c
+	}
 	if editor == nil && draftShown && def != nil && !wf.Deleted() && pr.Can(engine.PermWorkflowUpdate) {
 		editor = &views.Form{Values: map[string]string{"definition": definitionJSON(def)}}
 	}
@@ -514,6 +523,20 @@ func lintFindings(findings []lint.Finding, def *workflow.Definition, page string
 		}
 	}
 	return out
+}
+
+// worstSeverities is each step's worst finding, for the canvas's badges.
+func worstSeverities(findings []views.LintFinding) map[string]string {
+	worst := map[string]string{}
+	for _, f := range findings {
+		if f.StepID == "" {
+			continue
+		}
+		if w, ok := worst[f.StepID]; !ok || severityRank[f.Severity.Label] < severityRank[w] {
+			worst[f.StepID] = f.Severity.Label
+		}
+	}
+	return worst
 }
 
 // updateWorkflow saves the JSON editor into the open draft. What was typed always comes back

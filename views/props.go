@@ -785,6 +785,8 @@ type WorkflowPage struct {
 	ShownPublished Time
 	ShownBy        string
 	Definition     *WorkflowDefinition
+	// Canvas draws the shown document's graph; nil when there is no document.
+	Canvas *Canvas
 	// Linted is true when the draft is shown: Findings are then its live lint.
 	Linted   bool
 	Findings []LintFinding
@@ -820,6 +822,34 @@ type WorkflowPublishPage struct {
 	Notes    []LintFinding
 	// Draft identifies the reviewed draft; the publish form carries it back.
 	Draft string
+}
+
+// Canvas is a workflow drawn as its graph: a box per step, a line per edge, positions from
+// engine/layout. Label is the drawing's accessible name ("Steps of Onboarding").
+type Canvas struct {
+	Label         string
+	Width, Height float64
+	Steps         []CanvasStep // in reading order: Tab moves through them in this order
+	Edges         []CanvasEdge
+}
+
+// CanvasStep is one step's box. X, Y is its top-left corner.
+type CanvasStep struct {
+	ID, Name, Type, TypeLabel string
+	// Shown is Name as it fits the box, shortened with an ellipsis when it does not.
+	Shown      string
+	X, Y, W, H float64
+	Selected   bool
+	Href       string // selecting the step; empty: not a link (previews)
+	Severity   string // worst lint finding on the step: "error" | "warning" | "info" | ""
+}
+
+// CanvasEdge is one edge's line, From's outcome On leading to To.
+type CanvasEdge struct {
+	From, To, On   string
+	Error          bool   // an on:"error" edge, drawn visibly distinct (dashed, red, labelled)
+	Path           string // SVG path data
+	LabelX, LabelY float64
 }
 
 // WorkflowActions are the state changes offered, by status and permission.

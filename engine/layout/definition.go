@@ -6,14 +6,15 @@ import (
 
 // A step's box holds its name on one line and its type in words below it, with room on the
 // left for the type's colour band and on the right for a lint badge. Text is measured, not
-// rendered, here: at the canvas's 13px semibold a character of the system sans-serif fonts is
-// at most about 7.6px wide, at 12px about 6.5px.
+// rendered, here, by the widest of the system sans-serif fonts a browser may pick (DejaVu Sans
+// on Linux; Segoe UI and San Francisco are narrower): at the canvas's 13px semibold a
+// character takes about 8.2px on average, at 12px about 7px.
 const (
 	boxHeight      = 52.0
-	boxMinWidth    = 140.0
+	boxMinWidth    = 150.0
 	boxMaxWidth    = 280.0
-	nameCharWidth  = 7.6
-	typeCharWidth  = 6.5
+	nameCharWidth  = 8.2
+	typeCharWidth  = 7.0
 	boxTextInsetL  = 18.0 // colour band and padding
 	boxTextInsetR  = 26.0 // lint badge and padding
 	ellipsisSuffix = "…"
@@ -60,7 +61,8 @@ func boxWidth(title, typeLabel string) float64 {
 // measures it; a title that fits is returned as is.
 func FitTitle(title string, w float64) string {
 	r := []rune(title)
-	room := int((w - boxTextInsetL - boxTextInsetR) / nameCharWidth)
+	// The epsilon keeps a title in the box boxWidth sized for it, despite rounding.
+	room := int((w-boxTextInsetL-boxTextInsetR)/nameCharWidth + 1e-9)
 	if len(r) <= room {
 		return title
 	}

@@ -69,7 +69,7 @@ func TestOfDefinitionTestdata(t *testing.T) {
 	}
 }
 
-func TestOfDefinitionStartsAtTheTop(t *testing.T) {
+func TestOfDefinitionStartsAtTheTopLeft(t *testing.T) {
 	def := readDefinition(t, "testdata/access_request.json")
 	d := OfDefinition(def)
 	if d.Boxes[0].ID != "start" {
@@ -80,6 +80,10 @@ func TestOfDefinitionStartsAtTheTop(t *testing.T) {
 		if b.Y <= start.Y {
 			t.Errorf("%q at y=%v is not below start (y=%v)", b.ID, b.Y, start.Y)
 		}
+	}
+	// Reading starts at the top left: autog put start at the right, so the drawing is mirrored.
+	if mid := start.X + start.Width/2; mid > d.Width/2 {
+		t.Errorf("start's middle at x=%v is right of the drawing's middle %v", mid, d.Width/2)
 	}
 }
 

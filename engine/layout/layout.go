@@ -102,9 +102,9 @@ const (
 	loopStep       = 10.0 // between nested self-loops of one box
 	loopLabelGap   = 6.0  // between a self-loop and its label
 
-	// Labels are measured, not rendered, here: the canvas draws them at 12px, where a
-	// character is at most about 6.5px wide in the system sans-serif fonts.
-	labelCharWidth = 6.5
+	// Labels are measured, not rendered, here: the canvas draws them at 12px (error labels
+	// bold), where a character takes up to about 7.6px in the widest system sans-serif font.
+	labelCharWidth = 7.6
 	labelPad       = 8.0
 	labelHeight    = 16.0
 )

@@ -26,14 +26,21 @@ type placed struct {
 // edges outside the part are nil.
 func (g *graph) layoutPart(part []int) ([]Box, []*Route) {
 	p := g.place(part)
+	routes := g.route(part, p)
 	boxes := make([]Box, 0, len(part))
 	for _, n := range part {
 		boxes = append(boxes, *p.box[n])
 	}
+	// The flow is read from its first step (start): when that lies right of the middle,
+	// the part is mirrored, which keeps every property of the drawing, so that reading
+	// starts at the top left — and a phone, which shows the left of a wide drawing, shows it.
+	if b := measure(boxes, routes); boxes[0].X+boxes[0].Width/2 > (b.minX+b.maxX)/2 {
+		mirror(boxes, routes, b.minX+b.maxX)
+	}
 	slices.SortStableFunc(boxes, func(a, b Box) int {
 		return cmp.Or(cmp.Compare(a.Y, b.Y), cmp.Compare(a.X, b.X))
 	})
-	return boxes, g.route(part, p)
+	return boxes, routes
 }
 
 // A part is arranged by autog unless it is a tangle. autog's crossing reduction (WMedian's

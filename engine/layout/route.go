@@ -214,6 +214,22 @@ func measure(boxes []Box, routes []*Route) bounds {
 	return b
 }
 
+// mirror flips boxes and routes left to right about the vertical line x = axis/2.
+func mirror(boxes []Box, routes []*Route, axis float64) {
+	for i := range boxes {
+		boxes[i].X = axis - boxes[i].X - boxes[i].Width
+	}
+	for _, r := range routes {
+		if r == nil {
+			continue
+		}
+		for i := range r.Points {
+			r.Points[i].X = axis - r.Points[i].X
+		}
+		r.LabelAt.X = axis - r.LabelAt.X
+	}
+}
+
 func shift(boxes []Box, routes []*Route, dx, dy float64) {
 	for i := range boxes {
 		boxes[i].X += dx
