@@ -304,12 +304,22 @@ func (g *graph) loopRoom(n int) float64 {
 	if k == 0 {
 		return 0
 	}
-	widest := 0.0
+	_, cols, widest := g.loopLabels(n)
+	return loopReach + float64(k-1)*loopStep + float64(cols)*(loopLabelGap+widest)
+}
+
+// loopLabels says how node n's self-loop labels are set out right of its loops: in cols
+// columns of at most perCol, as many as the box's height holds (so that no label reaches
+// into another layer), each column as wide as the widest label.
+func (g *graph) loopLabels(n int) (perCol, cols int, widest float64) {
+	k := len(g.loops[n])
+	perCol = max(1, int(g.nodes[n].Height/labelHeight))
+	cols = (k + perCol - 1) / perCol
 	for _, ei := range g.loops[n] {
 		w, _ := labelSize(g.edges[ei].label)
 		widest = max(widest, w)
 	}
-	return loopReach + float64(k-1)*loopStep + loopLabelGap + widest
+	return perCol, cols, widest
 }
 
 // pair is the pair of nodes, upper first, that one or more edges join; autog sees one edge per

@@ -266,3 +266,26 @@ func TestComputeTreatsBadSizesAsTiny(t *testing.T) {
 		}
 	}
 }
+
+// FuzzCompute lays out arbitrary graphs: the first byte is the number of nodes (their sizes
+// vary), each further pair of bytes an edge; every diagram must keep its promises.
+func FuzzCompute(f *testing.F) {
+	f.Add([]byte{3, 0, 1, 1, 2, 2, 0})
+	f.Add([]byte{5, 0, 1, 1, 1, 1, 2, 1, 2, 2, 4, 4, 1})
+	f.Add([]byte{8, 0, 1, 1, 2, 2, 3, 3, 4, 5, 6, 6, 5, 7, 7, 0, 4})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if len(data) == 0 {
+			return
+		}
+		n := int(data[0])%48 + 1
+		nodes := make([]Node, n)
+		for i := range nodes {
+			nodes[i] = Node{ID: "n" + strconv.Itoa(i), Width: 60 + float64(i*37%150), Height: 30 + float64(i*13%40)}
+		}
+		var edges []Edge
+		for i := 1; i+1 < len(data) && len(edges) < 150; i += 2 {
+			edges = append(edges, Edge{From: nodes[int(data[i])%n].ID, To: nodes[int(data[i+1])%n].ID, Label: []string{"success", "error", "rejected"}[i%3]})
+		}
+		checkDiagram(t, nodes, edges, Compute(nodes, edges))
+	})
+}

@@ -43,17 +43,21 @@ func (g *graph) layoutPart(part []int) ([]Box, []*Route) {
 	return boxes, routes
 }
 
-// A part is arranged by autog unless it is a tangle. autog's crossing reduction (WMedian's
-// transposition) swaps neighbours until no swap helps, and on a dense tangle that takes seconds
-// to minutes (measured here on random drafts of up to 60 steps and 180 edges: 500 slots, 3 s;
-// 900 slots, 19 s), while a render on every edit must not hang. So every part is first
-// arranged by arrangeOwn, a plain barycentre layering that costs milliseconds, and handed to
-// autog only when that arrangement shows a part of at most maxAutogSlots slots (steps plus the
-// bends of edges that skip layers) with at most maxAutogCrossings crossings: under both, autog
-// took at most about 100 ms on those drafts and a few on workflows people draw.
+// A part is arranged by autog unless it is a tangle or too deep. autog's crossing reduction
+// (WMedian's transposition) swaps neighbours until no swap helps, and on a dense tangle that
+// takes seconds to minutes (measured here on random drafts of up to 60 steps and 180 edges:
+// 500 slots, 3 s; 900 slots, 19 s), while a render on every edit must not hang. So every part
+// is first arranged by arrangeOwn, a plain barycentre layering that costs milliseconds, and
+// handed to autog only when that arrangement shows a part of at most maxAutogSlots slots
+// (steps plus the bends of edges that skip layers) with at most maxAutogCrossings crossings:
+// under both, autog took at most about 100 ms on those drafts and a few on workflows people
+// draw. And autog v0.11.0 counts crossings with a bit per layer in a uint64, so a part of more
+// than 64 layers makes it index out of range: maxAutogLayers. Should autog panic all the same,
+// the part keeps arrangeOwn's arrangement.
 const (
 	maxAutogSlots     = 200
 	maxAutogCrossings = 40
+	maxAutogLayers    = 64
 )
 
 // arranger chooses who arranges a part; tests force one or the other.
@@ -89,10 +93,11 @@ func (g *graph) place(part []int) *placed {
 		slots += layer[pr.lower] - layer[pr.upper] - 1
 	}
 	own := g.arrangeOwn(part, pairs, layer)
-	switch {
-	case g.arranger == arrangeByAutog,
-		g.arranger == arrangeAuto && slots <= maxAutogSlots && own.crossings <= maxAutogCrossings:
-		return g.finish(g.arrangeAutog(part, pairs))
+	if g.arranger == arrangeByAutog || g.arranger == arrangeAuto &&
+		slots <= maxAutogSlots && own.crossings <= maxAutogCrossings && len(own.rows) <= maxAutogLayers {
+		if a, ok := g.arrangeAutog(part, pairs); ok {
+			return g.finish(a)
+		}
 	}
 	return g.finish(own)
 }
@@ -139,8 +144,14 @@ func longestPath(pairs []pair) map[int]int {
 	return layer
 }
 
-// arrangeAutog runs autog on a part and reads its layers back.
-func (g *graph) arrangeAutog(part []int, pairs []pair) arrangement {
+// arrangeAutog runs autog on a part and reads its layers back; ok is false when autog
+// panicked.
+func (g *graph) arrangeAutog(part []int, pairs []pair) (a arrangement, ok bool) {
+	defer func() {
+		if recover() != nil {
+			ok = false
+		}
+	}()
 	sizes := make(map[string]agraph.Size, len(part))
 	for _, n := range part {
 		sizes[nodeName(n)] = agraph.Size{W: g.nodes[n].Width + g.loopRoom(n), H: g.nodes[n].Height}
@@ -178,7 +189,7 @@ func (g *graph) arrangeAutog(part []int, pairs []pair) arrangement {
 		}
 		return max(l, 0)
 	}
-	a := arrangement{rows: make([][]slot, len(tops)), chains: map[pair][]int{}}
+	a = arrangement{rows: make([][]slot, len(tops)), chains: map[pair][]int{}}
 	bends := 0
 	bendsAt := map[[2]float64][]int{}
 	for _, n := range out.Nodes {
@@ -212,7 +223,22 @@ func (g *graph) arrangeAutog(part []int, pairs []pair) arrangement {
 			}
 		}
 	}
-	return a
+	// The routing needs every edge to go down, through a bend in each layer it skips: an
+	// arrangement that breaks this is not used.
+	layerOf := map[int]int{}
+	for l, row := range a.rows {
+		for _, s := range row {
+			if s.real {
+				layerOf[s.id] = l
+			}
+		}
+	}
+	for _, pr := range pairs {
+		if span := layerOf[pr.lower] - layerOf[pr.upper]; span < 1 || len(a.chains[pr]) != span-1 {
+			return a, false
+		}
+	}
+	return a, true
 }
 
 // arrangeOwn arranges a part too big for autog: longest-path layers, a bend for each layer an
@@ -237,25 +263,28 @@ func (g *graph) arrangeOwn(part []int, pairs []pair, layer map[int]int) arrangem
 		}
 		return len(g.nodes) + s.id
 	}
-	up, down := map[int][]int{}, map[int][]int{}
-	link := func(u, v int) {
-		down[u] = append(down[u], v)
-		up[v] = append(up[v], u)
-	}
+	type link struct{ upper, lower int }
+	var links []link
 	bends := 0
 	for _, pr := range pairs {
 		prev := pr.upper
 		for l := layer[pr.upper] + 1; l < layer[pr.lower]; l++ {
 			a.rows[l] = append(a.rows[l], slot{id: bends})
 			a.chains[pr] = append(a.chains[pr], bends)
-			link(prev, len(g.nodes)+bends)
+			links = append(links, link{prev, len(g.nodes) + bends})
 			prev = len(g.nodes) + bends
 			bends++
 		}
-		link(prev, pr.lower)
+		links = append(links, link{prev, pr.lower})
+	}
+	items := len(g.nodes) + bends
+	up, down := make([][]int, items), make([][]int, items)
+	for _, k := range links {
+		down[k.upper] = append(down[k.upper], k.lower)
+		up[k.lower] = append(up[k.lower], k.upper)
 	}
 
-	pos := map[int]float64{}
+	pos := make([]float64, items)
 	index := func(row []slot) {
 		for i, s := range row {
 			pos[item(s)] = float64(i)
@@ -264,19 +293,19 @@ func (g *graph) arrangeOwn(part []int, pairs []pair, layer map[int]int) arrangem
 	for _, row := range a.rows {
 		index(row)
 	}
-	mean := func(items []int, at map[int]float64, or float64) float64 {
-		if len(items) == 0 {
+	mean := func(of []int, at []float64, or float64) float64 {
+		if len(of) == 0 {
 			return or
 		}
 		sum := 0.0
-		for _, it := range items {
+		for _, it := range of {
 			sum += at[it]
 		}
-		return sum / float64(len(items))
+		return sum / float64(len(of))
 	}
-	sweep := func(l int, by map[int][]int) {
+	key := make([]float64, items)
+	sweep := func(l int, by [][]int) {
 		row := a.rows[l]
-		key := make(map[int]float64, len(row))
 		for _, s := range row {
 			key[item(s)] = mean(by[item(s)], pos, pos[item(s)])
 		}
@@ -306,27 +335,31 @@ func (g *graph) arrangeOwn(part []int, pairs []pair, layer map[int]int) arrangem
 		a.crossings += inversions(lower)
 	}
 
-	centre := map[int]float64{}
-	place := func(row []slot, want func(s slot) float64) {
+	centre := make([]float64, items)
+	want := make([]float64, 0)
+	left, right := make([]float64, 0), make([]float64, 0)
+	place := func(row []slot, by [][]int) {
 		gap := func(i int) float64 {
 			if row[i-1].real && row[i].real {
 				return nodeGap
 			}
 			return bendGap
 		}
-		left := make([]float64, len(row))
-		for i, s := range row {
-			left[i] = want(s) - s.w/2
-			if i > 0 {
-				left[i] = max(left[i], left[i-1]+row[i-1].w+gap(i))
+		want, left, right = want[:0], left[:0], right[:0]
+		for _, s := range row {
+			c := 0.0
+			if by != nil {
+				c = mean(by[item(s)], centre, centre[item(s)])
 			}
+			want = append(want, c-s.w/2)
 		}
-		right := make([]float64, len(row))
-		for i := len(row) - 1; i >= 0; i-- {
-			right[i] = want(row[i]) - row[i].w/2
-			if i < len(row)-1 {
-				right[i] = min(right[i], right[i+1]-row[i].w-gap(i+1))
-			}
+		left = append(left, want...)
+		for i := 1; i < len(row); i++ {
+			left[i] = max(left[i], left[i-1]+row[i-1].w+gap(i))
+		}
+		right = append(right, want...)
+		for i := len(row) - 2; i >= 0; i-- {
+			right[i] = min(right[i], right[i+1]-row[i].w-gap(i+1))
 		}
 		// Both satisfy the spacing, so does their mean, which balances the pulls.
 		for i := range row {
@@ -335,14 +368,14 @@ func (g *graph) arrangeOwn(part []int, pairs []pair, layer map[int]int) arrangem
 		}
 	}
 	for _, row := range a.rows {
-		place(row, func(slot) float64 { return 0 })
+		place(row, nil)
 	}
 	for range 4 {
 		for l := 1; l < depth; l++ {
-			place(a.rows[l], func(s slot) float64 { return mean(up[item(s)], centre, centre[item(s)]) })
+			place(a.rows[l], up)
 		}
 		for l := depth - 2; l >= 0; l-- {
-			place(a.rows[l], func(s slot) float64 { return mean(down[item(s)], centre, centre[item(s)]) })
+			place(a.rows[l], down)
 		}
 	}
 	return a

@@ -130,25 +130,30 @@ func straighten(pts []Point) []Point {
 	return append(out, pts[len(pts)-1])
 }
 
-// routeLoops draws node n's self-loops off the right side of its box b, nested, each label to
-// the right of the outermost loop, in the room loopRoom kept free.
+// routeLoops draws node n's self-loops off the right side of its box b, nested, their labels
+// right of the outermost loop (see loopLabels), in the room loopRoom kept free.
 func (g *graph) routeLoops(n int, b Box, routes []*Route) {
 	k := len(g.loops[n])
 	if k == 0 {
 		return
 	}
+	perCol, _, widest := g.loopLabels(n)
 	dy := min(8, b.Height/float64(2*k+2))
 	right, mid := b.X+b.Width, b.Y+b.Height/2
 	outer := right + loopReach + float64(k-1)*loopStep
 	for i, ei := range g.loops[n] {
 		x := right + loopReach + float64(i)*loopStep
 		d := dy * float64(i+1)
+		col, row := i/perCol, i%perCol
+		inCol := min(perCol, k-col*perCol)
 		e := g.edges[ei]
-		w, _ := labelSize(e.label)
 		routes[ei] = &Route{
 			From: b.ID, To: b.ID, Label: e.label,
-			Points:  []Point{{right, mid - d}, {x, mid - d}, {x, mid + d}, {right, mid + d}},
-			LabelAt: Point{outer + loopLabelGap + w/2, mid + (float64(i)-float64(k-1)/2)*labelHeight},
+			Points: []Point{{right, mid - d}, {x, mid - d}, {x, mid + d}, {right, mid + d}},
+			LabelAt: Point{
+				outer + float64(col)*(loopLabelGap+widest) + loopLabelGap + widest/2,
+				mid + (float64(row)-float64(inCol-1)/2)*labelHeight,
+			},
 		}
 	}
 }
