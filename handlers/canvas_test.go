@@ -152,8 +152,10 @@ func TestWorkflowPageDrawsTheGraph(t *testing.T) {
 		}
 		if isError {
 			errorEdges++
-			if attr(paths[0], "marker-end") != "url(#canvas-arrow-error)" {
-				t.Errorf("error edge %s→%s ends in %q", attr(e, "data-from"), attr(e, "data-to"), attr(paths[0], "marker-end"))
+			marker := strings.TrimSuffix(strings.TrimPrefix(attr(paths[0], "marker-end"), "url(#"), ")")
+			markers := findAll(svg, func(n *html.Node) bool { return n.Data == "marker" && attr(n, "id") == marker })
+			if len(markers) != 1 || !strings.Contains(attr(markers[0], "class"), "is-error") {
+				t.Errorf("error edge %s→%s ends in %q, not the error arrowhead", attr(e, "data-from"), attr(e, "data-to"), attr(paths[0], "marker-end"))
 			}
 		}
 	}

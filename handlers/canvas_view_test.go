@@ -97,4 +97,14 @@ func TestCanvasSVG(t *testing.T) {
 	if !strings.Contains(preview, `aria-label="Start, Start step; on success to End"`) {
 		t.Errorf("a preview's step does not say where it leads:\n%s", preview)
 	}
+
+	// Two canvases on one page (template previews) do not share their arrowheads' ids.
+	markerIDs := regexp.MustCompile(`<marker id="([^"]+)"`)
+	a, b := markerIDs.FindAllStringSubmatch(selected, -1), markerIDs.FindAllStringSubmatch(preview, -1)
+	if len(a) != 2 || len(b) != 2 || a[0][1] == b[0][1] || a[1][1] == b[1][1] || a[0][1] == a[1][1] {
+		t.Fatalf("marker ids %v and %v, want two per canvas, all different", a, b)
+	}
+	if !strings.Contains(preview, `marker-end="url(#`+b[0][1]+`)"`) {
+		t.Errorf("the preview's edge does not end in its own arrowhead %s:\n%s", b[0][1], preview)
+	}
 }

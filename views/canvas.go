@@ -1,12 +1,26 @@
 package views
 
 import (
+	"hash/fnv"
 	"strconv"
 	"strings"
 )
 
 // px writes a drawing coordinate: a tenth of a pixel is finer than any screen shows.
 func px(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) }
+
+// arrowID names a canvas's arrowhead marker ("" or "-error"). Ids are per document and a page
+// may hold several canvases (template previews): the id is derived from the canvas's name and
+// steps, so two canvases share one only when they draw the same thing.
+func arrowID(c Canvas, kind string) string {
+	h := fnv.New32a()
+	h.Write([]byte(c.Label))
+	for _, s := range c.Steps {
+		h.Write([]byte{0})
+		h.Write([]byte(s.ID))
+	}
+	return "canvas-arrow-" + strconv.FormatUint(uint64(h.Sum32()), 36) + kind
+}
 
 // stepClasses are a canvas step's classes: its type (for the colour band), selected, findings.
 func stepClasses(s CanvasStep) string {
