@@ -32,7 +32,7 @@ func lintVariables(g *graph) []Finding {
 	bit := map[string]int{} // a name some step sets → its bit
 	sets := make([][]int, len(g.nodes))
 	for i, s := range g.nodes {
-		for _, name := range setsNames(g.d, s) {
+		for _, name := range g.d.Sets(s) {
 			b, ok := bit[name]
 			if !ok {
 				b = len(bit)
@@ -100,24 +100,6 @@ func setBits(set []uint64, bitsToSet []int) {
 	for _, b := range bitsToSet {
 		set[b/64] |= 1 << (b % 64)
 	}
-}
-
-// setsNames lists the variables a step sets when it succeeds.
-func setsNames(d *workflow.Definition, s *workflow.Step) []string {
-	switch s.Type {
-	case workflow.TypeConnector:
-		if out, _ := s.Config["output"].(string); out != "" {
-			return []string{out}
-		}
-	case workflow.TypeTransform:
-		set, _ := s.Config["set"].(map[string]any)
-		return slices.Sorted(maps.Keys(set))
-	case workflow.TypeUserCreate:
-		if subject, _ := s.Config["setAsSubject"].(bool); subject && d.SubjectVariable != "" {
-			return []string{d.SubjectVariable}
-		}
-	}
-	return nil
 }
 
 // variablesRead lists what a step's config reads: expression names for conditions and

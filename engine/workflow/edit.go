@@ -2,6 +2,7 @@ package workflow
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -11,14 +12,6 @@ import (
 // The designer's edits. Each is one small change to a draft that the designer saves as it is
 // made; a draft may be incomplete, so an edit only refuses what would make the document
 // malformed (an edge to nowhere, two steps with one id) and leaves graph advice to lint.
-
-// TypeLabels names each step type in words, as the palette and the canvas show it.
-var TypeLabels = map[string]string{
-	TypeStart: "Start", TypeEnd: "End", TypeConnector: "Connector", TypeApproval: "Approval",
-	TypeManualTask: "Manual task", TypeNotification: "Notification", TypeCondition: "Condition",
-	TypeTransform: "Transform", TypeUserCreate: "Create user", TypeProfileUpdate: "Update profile",
-	TypeDelay: "Delay", TypeSubWorkflow: "Sub-workflow",
-}
 
 // newStepConfig is the config a step added from the palette starts with: the choices that
 // have a sensible default, so the editor opens with them made.
@@ -41,13 +34,12 @@ func newStepConfig(typ string) map[string]any {
 // AddStep appends a step of type typ named name (the type's label when empty) and returns its
 // id, derived from the name and unique in the document.
 func (d *Definition) AddStep(typ, name string) (string, error) {
-	label, ok := TypeLabels[typ]
-	if !ok {
+	if !slices.Contains(StepTypes, typ) {
 		return "", &FieldError{Field: "type", Message: fmt.Sprintf("must be one of %s, not %q", strings.Join(StepTypes, ", "), typ)}
 	}
 	name = strings.TrimSpace(name)
 	if name == "" {
-		name = d.uniqueName(label)
+		name = d.uniqueName(TypeLabel(typ))
 	}
 	id := d.UniqueStepID(stepIDFrom(name))
 	d.Steps = append(d.Steps, Step{ID: id, Name: name, Type: typ, Config: newStepConfig(typ)})
@@ -269,4 +261,71 @@ func (d *Definition) DeleteVariable(name string) error {
 
 func stepNotFound(id string) error {
 	return &FieldError{Field: "step", Message: fmt.Sprintf("the workflow has no step %q (it may have been deleted in another tab)", id)}
+}
+
+// builtinPaths are the built-in variables' fields, as a variable picker offers them.
+var builtinPaths = []string{
+	"initiator.id", "initiator.email", "initiator.displayName",
+	"run.id", "run.url", "run.diagnoseUrl", "run.workflowName", "now",
+}
+
+// VariablesAt lists the template paths a step may use, for a picker: the built-ins, the
+// inputs (a user input with its fields) and what the steps it follows set (any step with a
+// path to it, so it errs towards offering; lint has the exact rule).
+func (d *Definition) VariablesAt(stepID string) []string {
+	out := slices.Clone(builtinPaths)
+	for _, v := range d.Variables {
+		out = append(out, v.Name)
+		if v.Type == "user" {
+			out = append(out, v.Name+".id", v.Name+".email", v.Name+".displayName")
+		}
+	}
+	into := map[string][]string{}
+	for _, e := range d.Edges {
+		into[e.To] = append(into[e.To], e.From)
+	}
+	seen := map[string]bool{stepID: true}
+	queue := []string{stepID}
+	var before []string
+	for len(queue) > 0 {
+		at := queue[0]
+		queue = queue[1:]
+		for _, from := range into[at] {
+			if !seen[from] {
+				seen[from] = true
+				before = append(before, from)
+				queue = append(queue, from)
+			}
+		}
+	}
+	for _, s := range d.Steps {
+		if !slices.Contains(before, s.ID) {
+			continue
+		}
+		for _, name := range d.Sets(&s) {
+			if !slices.Contains(out, name) {
+				out = append(out, name)
+			}
+		}
+	}
+	return out
+}
+
+// Sets lists the variables a step sets when it succeeds: a connector step's output, a
+// transform's names, the subject a user_create step sets.
+func (d *Definition) Sets(s *Step) []string {
+	switch s.Type {
+	case TypeConnector:
+		if out, _ := s.Config["output"].(string); out != "" {
+			return []string{out}
+		}
+	case TypeTransform:
+		set, _ := s.Config["set"].(map[string]any)
+		return slices.Sorted(maps.Keys(set))
+	case TypeUserCreate:
+		if subject, _ := s.Config["setAsSubject"].(bool); subject && d.SubjectVariable != "" {
+			return []string{d.SubjectVariable}
+		}
+	}
+	return nil
 }
