@@ -24,13 +24,13 @@ func (s *Server) connectorImpact(ctx context.Context, c *db.Connector) (views.Co
 	for _, u := range uses {
 		base := "/workflows/" + u.WorkflowID.String()
 		wf := views.ImpactWorkflow{Name: u.Name, Href: base, Status: workflowStatusBadge(u.Status)}
-		doc := func(label, page string, steps []engine.StepUse) {
+		doc := func(label string, href func(stepID string) string, steps []engine.StepUse) {
 			if len(steps) == 0 {
 				return
 			}
 			d := views.ImpactDoc{Label: label}
 			for _, st := range steps {
-				step := views.ImpactStep{ID: st.ID, Name: st.Name, Href: page + "#" + stepAnchor(st.ID), Command: st.Command, ByName: st.ByName}
+				step := views.ImpactStep{ID: st.ID, Name: st.Name, Href: href(st.ID), Command: st.Command, ByName: st.ByName}
 				if st.Type == workflow.TypeNotification {
 					step.Command = ""
 				}
@@ -40,8 +40,10 @@ func (s *Server) connectorImpact(ctx context.Context, c *db.Connector) (views.Co
 			im.Steps += len(d.Steps)
 			wf.Docs = append(wf.Docs, d)
 		}
-		doc("Published version "+strconv.Itoa(u.Version), base+"?version="+strconv.Itoa(u.Version), u.Published)
-		doc("Open draft", base, u.Draft)
+		version := base + "?version=" + strconv.Itoa(u.Version)
+		doc("Published version "+strconv.Itoa(u.Version), func(id string) string { return version + "#" + stepAnchor(id) }, u.Published)
+		// A draft's step opens in the designer, where it can be changed.
+		doc("Open draft", func(id string) string { return designURL(u.WorkflowID, designSel{step: id}) }, u.Draft)
 		im.Workflows = append(im.Workflows, wf)
 	}
 	return im, nil

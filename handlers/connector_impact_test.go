@@ -67,8 +67,8 @@ func TestConnectorImpactTabPlainAndHtmx(t *testing.T) {
 		"2 workflows use it, in 4 steps.", `data-testid="impact-by-name"`,
 		`data-testid="impact-row-Onboarding"`, `href="/workflows/`+o+`"`, `badge-ok">active`,
 		`data-testid="impact-doc-Published version 1"`, `href="/workflows/`+o+`?version=1#step-wait-a"`,
-		`data-testid="impact-doc-Open draft"`, `href="/workflows/`+o+`#step-wait-a"`, `href="/workflows/`+o+`#step-tell"`, "sends email through it", `calls <span class="mono">wait</span>`,
-		`data-testid="impact-row-Access request"`, `badge-muted">draft`, `href="/workflows/`+a+`#step-wait-b"`, "Wait B",
+		`data-testid="impact-doc-Open draft"`, `href="/workflows/`+o+`/design?step=wait-a"`, `href="/workflows/`+o+`/design?step=tell"`, "sends email through it", `calls <span class="mono">wait</span>`,
+		`data-testid="impact-row-Access request"`, `badge-muted">draft`, `href="/workflows/`+a+`/design?step=wait-b"`, "Wait B",
 		`data-url="/connectors/`+id+`?tab=impact"`)
 	wantLacks(t, "the Impact tab", page.Body, "impact-row-Gone", "impact-row-Unrelated", `href="/workflows/`+o+`#step-wait-b"`,
 		`href="/workflows/`+a+`#step-wait-a"`)

@@ -272,3 +272,16 @@ func redirect(w http.ResponseWriter, r *http.Request, to string) error {
 	http.Redirect(w, r, to, http.StatusSeeOther)
 	return nil
 }
+
+// navigate answers a form post with a full page load of to, under htmx too. redirect's
+// HX-Location fetches the next page as an htmx request, and a page that answers htmx with a
+// fragment of itself (the designer's workspace) would then have only that fragment in the body.
+func navigate(w http.ResponseWriter, r *http.Request, to string) error {
+	if r.Header.Get("HX-Request") == "true" {
+		w.Header().Set("HX-Redirect", to)
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	}
+	http.Redirect(w, r, to, http.StatusSeeOther)
+	return nil
+}

@@ -190,6 +190,18 @@ func (s *Server) routes() []route {
 		{method: "GET", pattern: "/workflows/{id}/diff", perm: wfRead, h: s.diffWorkflow},
 		{method: "GET", pattern: "/workflows/{id}/export", perm: wfRead, h: s.exportWorkflow},
 		{method: "POST", pattern: "/workflows/{id}/import", perm: wfUpdate, maxBody: maxUploadBody, h: s.importDraft},
+		// The designer: each edit is its own post, saved at once; undo takes back the last 20.
+		{method: "GET", pattern: "/workflows/{id}/design", perm: wfRead, h: s.showDesigner},
+		{method: "POST", pattern: "/workflows/{id}/design/steps", perm: wfUpdate, h: s.addDesignStep},
+		{method: "POST", pattern: "/workflows/{id}/design/steps/{step}", perm: wfUpdate, h: s.updateDesignStep},
+		{method: "POST", pattern: "/workflows/{id}/design/steps/{step}/delete", perm: wfUpdate, h: s.deleteDesignStep},
+		{method: "POST", pattern: "/workflows/{id}/design/edges", perm: wfUpdate, h: s.connectDesignSteps},
+		{method: "POST", pattern: "/workflows/{id}/design/edges/delete", perm: wfUpdate, h: s.disconnectDesignSteps},
+		{method: "POST", pattern: "/workflows/{id}/design/variables", perm: wfUpdate, h: s.saveDesignVariable},
+		{method: "POST", pattern: "/workflows/{id}/design/variables/delete", perm: wfUpdate, h: s.deleteDesignVariable},
+		{method: "POST", pattern: "/workflows/{id}/design/settings", perm: wfUpdate, h: s.saveDesignSettings},
+		{method: "POST", pattern: "/workflows/{id}/design/json", perm: wfUpdate, h: s.saveDesignJSON},
+		{method: "POST", pattern: "/workflows/{id}/design/undo", perm: wfUpdate, h: s.undoDesignEdit},
 		{method: "GET", pattern: "/workflows/{id}/start", perm: wfStart, h: s.startForm},
 		{method: "POST", pattern: "/workflows/{id}/start", perm: wfStart, h: s.startRun},
 		// Insert from Template: anyone who reads workflows may browse the templates; choosing

@@ -111,8 +111,8 @@ func (s *Server) createWorkflow(w http.ResponseWriter, r *http.Request) error {
 		}))
 		return nil
 	}
-	s.flash(r, "success", "Created the draft "+doc.Name+". Add its steps below, then publish it.")
-	return redirect(w, r, "/workflows/"+doc.ID.String())
+	s.flash(r, "success", "Created the draft "+doc.Name+". Add its steps from the palette or insert a template, then publish it.")
+	return redirect(w, r, "/workflows/"+doc.ID.String()+"/design")
 }
 
 // workflowFormErrors puts the engine's field errors beside the create form's inputs. The

@@ -168,9 +168,9 @@ func TestCreateWorkflowForm(t *testing.T) {
 	res := ts.postForm(t, c, "/workflows", url.Values{"name": {"Onboarding"}, "description": {"New joiners"}, "category": {"Joiners"}}, ts.sameOrigin()...).
 		wantStatus(t, http.StatusSeeOther)
 	loc := res.Header.Get("Location")
-	id, err := uuid.Parse(strings.TrimPrefix(loc, "/workflows/"))
-	if err != nil {
-		t.Fatalf("redirected to %q, want the workflow's page", loc)
+	id, err := uuid.Parse(strings.TrimSuffix(strings.TrimPrefix(loc, "/workflows/"), "/design"))
+	if err != nil || !strings.HasSuffix(loc, "/design") {
+		t.Fatalf("redirected to %q, want the new workflow's designer", loc)
 	}
 	wf := ts.workflow(t, id)
 	if wf.Status != db.WorkflowDraft || wf.Name != "Onboarding" || wf.Description != "New joiners" || wf.Category != "Joiners" || wf.Draft == nil {
@@ -189,8 +189,11 @@ func TestCreateWorkflowForm(t *testing.T) {
 	}
 
 	page := ts.get(t, c, loc).wantStatus(t, http.StatusOK)
-	wantContains(t, "the new workflow", page.Body, `data-testid="flash"`, "Created the draft Onboarding", `badge-muted">draft`,
-		`data-testid="step-row-start"`, `data-testid="step-row-end"`, "No findings", `data-testid="publish-workflow"`, `data-testid="json-editor"`)
+	wantContains(t, "the new workflow's designer", page.Body, `data-testid="flash"`, "Created the draft Onboarding", `badge-muted">draft`,
+		`data-step="start"`, `data-step="end"`, "Lint: clean", `data-testid="designer-publish"`, `data-testid="palette"`)
+	page = ts.get(t, c, "/workflows/"+id.String()).wantStatus(t, http.StatusOK)
+	wantContains(t, "the new workflow", page.Body, `data-testid="open-designer"`, `data-testid="step-row-start"`, `data-testid="step-row-end"`,
+		"No findings", `data-testid="publish-workflow"`, `data-testid="json-editor"`)
 
 	// The name is taken now.
 	dup := ts.postForm(t, c, "/workflows", url.Values{"name": {"Onboarding"}}, ts.sameOrigin()...).wantStatus(t, http.StatusUnprocessableEntity)

@@ -68,8 +68,9 @@ func (s *Server) insertTemplateAPI(w http.ResponseWriter, r *http.Request) error
 	return writeJSON(w, http.StatusOK, res)
 }
 
-// insertedTarget is where the browser goes after a template is inserted.
-func insertedTarget(workflowID string) string { return "/workflows/" + workflowID }
+// insertedTarget is where the browser goes after a template is inserted: the designer, to
+// see and connect what was inserted.
+func insertedTarget(workflowID string) string { return "/workflows/" + workflowID + "/design" }
 
 func templatesHref(workflowID string) string { return "/workflows/" + workflowID + "/templates" }
 
@@ -112,7 +113,8 @@ func (s *Server) connectorTypeLabel(name string) string {
 }
 
 func (s *Server) templateCard(workflowID string, t templates.Template) views.TemplateCard {
-	card := views.TemplateCard{ID: t.ID, Name: t.Name, Description: t.Description, Href: templateHref(workflowID, t.ID)}
+	card := views.TemplateCard{ID: t.ID, Name: t.Name, Description: t.Description, Href: templateHref(workflowID, t.ID),
+		Preview: canvasView("Steps of the template "+t.Name, t.Definition(), "", nil, nil)}
 	for _, slot := range t.Slots {
 		card.Needs = append(card.Needs, s.slotNeeds(slot))
 	}
@@ -260,7 +262,7 @@ func (s *Server) insertTemplate(w http.ResponseWriter, r *http.Request) error {
 	switch {
 	case err == nil:
 		s.flash(r, "success", insertedWords(t, res))
-		return redirect(w, r, insertedTarget(doc.ID.String()))
+		return navigate(w, r, insertedTarget(doc.ID.String()))
 	case errors.As(err, &conflict):
 		status, refused = http.StatusConflict, sentence(conflict.Message)
 	case errors.As(err, &verr):

@@ -288,16 +288,16 @@ func TestTemplateFormBindsAndInserts(t *testing.T) {
 		t.Fatalf("a refused insertion changed the draft")
 	}
 
-	// Inserted: to the workflow, saying what happened.
+	// Inserted: to the designer, saying what happened.
 	values.Set("slot.activeDirectory", ad.ID.String())
 	values.Set("new.displayName", "fullName")
 	res = ts.postForm(t, c, form, values, ts.sameOrigin()...).wantStatus(t, http.StatusSeeOther)
-	if loc := res.Header.Get("Location"); loc != "/workflows/"+id {
+	if loc := res.Header.Get("Location"); loc != "/workflows/"+id+"/design" {
 		t.Fatalf("inserted: redirected to %q", loc)
 	}
-	page := ts.get(t, c, "/workflows/"+id).wantStatus(t, http.StatusOK)
+	page := ts.get(t, c, "/workflows/"+id+"/design").wantStatus(t, http.StatusOK)
 	wantContains(t, "after inserting", page.Body, "Inserted “Provisioning Chain — with failure routing”: 9 steps.",
-		"The start now leads to createFlohUser", "New variables: fullName, login, pw, group, roles.", `data-testid="step-row-createAccount"`)
+		"The start now leads to createFlohUser", "New variables: fullName, login, pw, group, roles.", `data-step="createAccount"`)
 	var def struct {
 		Steps []struct {
 			ID     string
@@ -308,10 +308,11 @@ func TestTemplateFormBindsAndInserts(t *testing.T) {
 		t.Fatalf("draft: %v %+v", err, def)
 	}
 
-	// Again, by htmx: renamed, beside the graph, and HX-Location to the workflow.
+	// Again, by htmx (the designer's dialog): renamed, beside the graph, and a full load of the
+	// designer, whose htmx answers are only its workspace.
 	res = ts.postForm(t, c, form, values, append(ts.sameOrigin(), "HX-Request", "true")...).wantStatus(t, http.StatusNoContent)
-	if loc := res.Header.Get("HX-Location"); loc != "/workflows/"+id {
-		t.Fatalf("htmx insert: HX-Location %q", loc)
+	if loc := res.Header.Get("HX-Redirect"); loc != "/workflows/"+id+"/design" {
+		t.Fatalf("htmx insert: HX-Redirect %q", loc)
 	}
 	page = ts.get(t, c, "/workflows/"+id).wantStatus(t, http.StatusOK)
 	wantContains(t, "after inserting again", page.Body, "placed beside the graph, not connected", "notifySuccess_2 on success",

@@ -156,3 +156,116 @@
     });
   });
 })();
+
+// The designer's keyboard and picker conveniences; every one has a button or form beside it.
+(function () {
+  "use strict";
+  var lastField = null;
+  document.addEventListener("focusin", function (evt) {
+    var t = evt.target;
+    if (t.closest && t.closest("#step-form") && (t.tagName === "TEXTAREA" || (t.tagName === "INPUT" && t.type === "text"))) {
+      lastField = t.id;
+    }
+  });
+  function typing(t) {
+    return t && (t.tagName === "INPUT" || t.tagName === "TEXTAREA" || t.tagName === "SELECT" || t.isContentEditable);
+  }
+  document.addEventListener("keydown", function (evt) {
+    var designer = document.getElementById("designer");
+    if (!designer) {
+      return;
+    }
+    // Ctrl+Z (Cmd+Z) outside a text field undoes the last edit; inside one it stays the
+    // field's own undo.
+    if ((evt.ctrlKey || evt.metaKey) && !evt.shiftKey && evt.key.toLowerCase() === "z" && !typing(evt.target)) {
+      var undo = document.getElementById("designer-undo");
+      if (undo && !undo.disabled) {
+        evt.preventDefault();
+        undo.click();
+      }
+      return;
+    }
+    // Delete on a focused step of the canvas removes it (undo brings it back).
+    if ((evt.key === "Delete" || evt.key === "Backspace") && evt.target.closest) {
+      var node = evt.target.closest("[data-step]");
+      if (node && designer.contains(node) && window.htmx) {
+        evt.preventDefault();
+        var id = designer.getAttribute("data-designer-id");
+        htmx.ajax("POST", "/workflows/" + id + "/design/steps/" + encodeURIComponent(node.getAttribute("data-step")) + "/delete",
+          { target: "#designer", swap: "outerHTML", values: { panel: "settings" } });
+      }
+    }
+  });
+  // The variable picker inserts {{path}} at the cursor of the field last used, and saves.
+  document.addEventListener("click", function (evt) {
+    var b = evt.target.closest && evt.target.closest("[data-insert]");
+    if (!b) {
+      return;
+    }
+    var field = lastField && document.getElementById(lastField);
+    if (!field) {
+      return;
+    }
+    var text = b.getAttribute("data-insert");
+    var start = field.selectionStart || field.value.length, end = field.selectionEnd || start;
+    field.value = field.value.slice(0, start) + text + field.value.slice(end);
+    field.focus();
+    field.setSelectionRange(start + text.length, start + text.length);
+    field.dispatchEvent(new Event("change", { bubbles: true }));
+  });
+  // An edit saves when a field changes, which is when the admin moves to the next field; the
+  // answer re-renders the editor. What was typed into the field they moved to meanwhile is
+  // put back, so a quick typist loses nothing.
+  var typed = null;
+  document.addEventListener("htmx:beforeSwap", function () {
+    var a = document.activeElement;
+    typed = a && a.id && typing(a) && a.closest("#designer") && a.tagName !== "SELECT"
+      ? { id: a.id, value: a.value, start: a.selectionStart, end: a.selectionEnd }
+      : null;
+  });
+  document.addEventListener("htmx:afterSettle", function () {
+    var el = typed && document.getElementById(typed.id);
+    if (el && el.value !== typed.value && el.getAttribute("aria-invalid") !== "true") {
+      // Focus first: a field fires change on blur when its value differs from the one it had
+      // when focused, so the restored text is saved in its turn.
+      el.focus();
+      el.value = typed.value;
+      if (el.setSelectionRange && typed.start !== null) {
+        el.setSelectionRange(typed.start, typed.end);
+      }
+    }
+    typed = null;
+  });
+  // The template picker opens in a dialog once loaded; focus goes to its first choice.
+  document.addEventListener("htmx:afterSwap", function (evt) {
+    var body = evt.detail.target;
+    if (body && body.id === "template-dialog-body") {
+      var dialog = document.getElementById("template-dialog");
+      if (dialog && !dialog.open) {
+        dialog.showModal();
+      }
+      var first = body.querySelector("[data-error-summary], select, a.btn, button");
+      if (first) {
+        first.focus();
+      }
+    }
+  });
+  // Choosing a step on the canvas (Enter or a click) loads its editor into the workspace and
+  // moves focus there. The steps are SVG links, which htmx does not take over (it cancels the
+  // browser's navigation only for HTML anchors), so this does; without it they navigate.
+  document.addEventListener("click", function (evt) {
+    var link = evt.target.closest && evt.target.closest("#designer a[data-step]");
+    if (!link || !window.htmx || evt.ctrlKey || evt.metaKey || evt.shiftKey) {
+      return;
+    }
+    evt.preventDefault();
+    var href = link.getAttribute("href");
+    htmx.ajax("GET", href, { target: "#designer", swap: "outerHTML" }).then(function () {
+      history.pushState(null, "", href);
+      var name = document.getElementById("field-name");
+      if (name) {
+        name.focus();
+      }
+    });
+  });
+})();

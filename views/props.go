@@ -1282,6 +1282,8 @@ type TemplateCard struct {
 	Needs []string
 	// Href is its binding form.
 	Href string
+	// Preview draws the template's steps.
+	Preview Canvas
 }
 
 // TemplateFormPage binds a template's slots before inserting it. Form values are keyed
@@ -1316,4 +1318,62 @@ type TemplateSlotField struct {
 	Options   []Option
 	// CreateHref creates an instance of the connector type, for when there is none.
 	CreateHref string
+}
+
+// DesignerPage is the workflow designer: the canvas of the open draft, the palette, the side
+// panel (the selected step's editor, or the variables, the settings or the JSON view) and the
+// lint panel. An edit answers with the whole workspace, so the three always agree.
+type DesignerPage struct {
+	Page
+	ID, Name string
+	Status   Badge
+	// Editable is false when the workflow has no open draft: the canvas shows the newest
+	// version and the page offers to open a draft.
+	Editable bool
+	Version  int
+	// CanEdit says the viewer may change the draft; CanPublish, publish it.
+	CanEdit, CanPublish bool
+	Canvas              Canvas
+	// Palette lists the step types to add; AddAfter names the selected step a new one follows.
+	Palette  []Option
+	AddAfter string
+	// Panel is the side panel shown: "step", "variables", "settings" or "json".
+	Panel     string
+	Step      *DesignerStep
+	Variables []WorkflowVariableRow
+	// Form carries the values typed and the errors of a refused edit, for whichever panel
+	// made it; Settings and JSON are the panels' current values.
+	Form     Form
+	Settings Form
+	JSON     string
+	// SubjectChoices are the user variables that may be the subject; TypeChoices the
+	// variable types.
+	SubjectChoices, TypeChoices []Option
+	Findings                    []LintFinding
+	// Undo is how many edits can be undone, UndoLabel the newest in words.
+	Undo      int
+	UndoLabel string
+	// Saved says what the last edit did, for the status line (and screen readers).
+	Saved string
+}
+
+// DesignerStep is the selected step in the editor.
+type DesignerStep struct {
+	ID, Name, Type, TypeLabel string
+	// Fields are the type's config inputs; Params a connector command's, by its schema.
+	Fields []SchemaField
+	Params []SchemaField
+	// CommandHelp describes the chosen command.
+	CommandHelp string
+	// Edges are the edges leaving the step; Outcomes and Targets the connect form's choices.
+	Edges    []DesignerEdge
+	Outcomes []Option
+	Targets  []Option
+	// Variables are the {{paths}} the step may use, for the picker.
+	Variables []string
+}
+
+// DesignerEdge is one edge leaving the selected step.
+type DesignerEdge struct {
+	On, To, ToName string
 }
