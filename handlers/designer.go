@@ -40,7 +40,9 @@ func designURL(id uuid.UUID, sel designSel) string {
 	if sel.step != "" {
 		q.Set("step", sel.step)
 	}
-	if sel.panel != "" && sel.panel != panelStep {
+	// The step editor and, with no step selected, the settings are what the designer opens
+	// on; only the other panels need naming.
+	if sel.panel == panelVariables || sel.panel == panelJSON || (sel.panel == panelSettings && sel.step != "") {
 		q.Set("panel", sel.panel)
 	}
 	u := "/workflows/" + id.String() + "/design"

@@ -670,6 +670,58 @@ test('every page passes axe (no serious/critical) and is photographed at desktop
       },
     },
     {
+      name: 'designer',
+      open: (p) => p.goto(`/workflows/${wfx.draft}/design`),
+      ready: async (p) => {
+        await expect(p.getByTestId('palette')).toBeVisible();
+        await expect(p.getByTestId('lint-panel')).toBeVisible();
+      },
+    },
+    {
+      name: 'designer-step',
+      open: (p) => p.goto(`/workflows/${wfx.draft}/design?step=tell-it`),
+      ready: async (p) => {
+        await expect(p.getByTestId('step-editor')).toBeVisible();
+      },
+    },
+    {
+      // A taken name comes back beside the field, under htmx, with the summary focused.
+      name: 'designer-step-errors',
+      open: async (p) => {
+        await p.goto(`/workflows/${wfx.draft}/design?step=tell-it`);
+        await p.locator('#field-name').fill('Start');
+        await p.locator('#field-name').press('Enter');
+      },
+      ready: async (p) => {
+        await expect(p.getByTestId('error-summary')).toBeFocused();
+      },
+    },
+    {
+      name: 'designer-variables',
+      open: (p) => p.goto(`/workflows/${wfx.draft}/design?panel=variables`),
+      ready: async (p) => {
+        await expect(p.getByTestId('variables-panel')).toBeVisible();
+      },
+    },
+    {
+      name: 'designer-json',
+      open: (p) => p.goto(`/workflows/${wfx.draft}/design?panel=json`),
+      ready: async (p) => {
+        await expect(p.getByTestId('json-form')).toBeVisible();
+      },
+    },
+    {
+      name: 'designer-template-dialog',
+      open: async (p) => {
+        await p.goto(`/workflows/${wfx.draft}/design`);
+        await p.getByTestId('designer-templates').click();
+      },
+      ready: async (p) => {
+        await expect(p.getByTestId('template-dialog')).toBeVisible();
+        await expect(p.getByTestId('template-group-workflow-definition')).toBeVisible();
+      },
+    },
+    {
       name: 'workflow-templates',
       open: (p) => p.goto(`/workflows/${wfx.draft}/templates`),
       ready: async (p) => {
