@@ -95,7 +95,7 @@ func Insert(draft *workflow.Definition, t Template, bindings map[string]string, 
 		taken[v.Name] = true
 	}
 	for _, st := range draft.Steps {
-		for _, name := range setsOf(st) {
+		for _, name := range draft.Sets(&st) {
 			taken[name] = true
 		}
 	}
@@ -103,9 +103,12 @@ func Insert(draft *workflow.Definition, t Template, bindings map[string]string, 
 		taken[name] = true
 	}
 	names := maps.Clone(taken)
+	// A fragment has no subject variable of its own: an empty definition says what its
+	// steps set.
+	var fragment workflow.Definition
 	var fragmentSets []string
 	for _, st := range t.Steps {
-		for _, name := range setsOf(st) {
+		for _, name := range fragment.Sets(&st) {
 			if !slices.Contains(fragmentSets, name) {
 				fragmentSets = append(fragmentSets, name)
 			}
@@ -233,7 +236,7 @@ func SuggestedVariable(draft *workflow.Definition, slot Slot) (name string, exis
 		used[v.Name] = true
 	}
 	for _, st := range draft.Steps {
-		for _, n := range setsOf(st) {
+		for _, n := range draft.Sets(&st) {
 			used[n] = true
 		}
 	}
@@ -274,7 +277,7 @@ func bind(draft *workflow.Definition, t Template, bindings map[string]string, ca
 	}
 	setBy := map[string]string{}
 	for _, st := range draft.Steps {
-		for _, name := range setsOf(st) {
+		for _, name := range draft.Sets(&st) {
 			if _, ok := setBy[name]; !ok {
 				setBy[name] = st.ID
 			}
@@ -341,21 +344,6 @@ func bind(draft *workflow.Definition, t Template, bindings map[string]string, ca
 		return nil, errs
 	}
 	return b, nil
-}
-
-// setsOf lists the variables a step sets when it succeeds: a connector's output, a
-// transform's set.
-func setsOf(st workflow.Step) []string {
-	switch st.Type {
-	case workflow.TypeConnector:
-		if out, _ := st.Config["output"].(string); out != "" {
-			return []string{out}
-		}
-	case workflow.TypeTransform:
-		set, _ := st.Config["set"].(map[string]any)
-		return slices.Sorted(maps.Keys(set))
-	}
-	return nil
 }
 
 // readsOf lists the variables a step's templates and expressions read, by their first name.

@@ -229,7 +229,7 @@ func check(t *Template) error {
 	sets := map[string]bool{}
 	for _, st := range t.Steps {
 		ids[st.ID] = true
-		for _, name := range setsOf(st) {
+		for _, name := range d.Sets(&st) {
 			if slotNames[name] {
 				add("step %s sets %q, which is a slot", st.ID, name)
 			}
