@@ -10,6 +10,7 @@ import (
 
 	"floh/db"
 	"floh/engine"
+	"floh/engine/templates"
 )
 
 // templateConnectors creates an Active Directory, an Authifi and, unless told not to, an
@@ -196,6 +197,22 @@ func TestTemplatePickerPage(t *testing.T) {
 		`>Access Request</h2>`, `>Post-sync</h2>`, "Provisioning Chain — with failure routing", "You choose: Active Directory connector, Authifi connector",
 		`href="/workflows/`+id+`/templates/provisioning-chain"`, `data-testid="use-post-sync-onboarding"`, `data-url="/workflows/`+id+`/templates"`)
 	wantLacks(t, "the plain list", res.Body, `hx-get="/workflows/`+id+`/templates/`)
+	// Each template is previewed: a box per step that links nowhere, its error edges marked.
+	for _, tpl := range templates.All() {
+		preview := previewOf(t, res.Body, tpl.ID)
+		if n := strings.Count(preview, `data-testid="canvas-step"`); n != len(tpl.Steps) {
+			t.Errorf("%s: %d boxes in the preview, want one per step (%d)", tpl.ID, n, len(tpl.Steps))
+		}
+		errorEdges := 0
+		for _, e := range tpl.Edges {
+			if e.On == "error" {
+				errorEdges++
+			}
+		}
+		if n := strings.Count(preview, `data-on="error"`); n != errorEdges || strings.Contains(preview, "<a ") {
+			t.Errorf("%s: %d error edges drawn, want %d, and no links", tpl.ID, n, errorEdges)
+		}
+	}
 	if strings.Index(res.Body, "Workflow Definition") > strings.Index(res.Body, ">Onboarding</h2>") {
 		t.Error("Workflow Definition is not the first category")
 	}
@@ -336,4 +353,15 @@ func TestTemplateFormWithoutInstances(t *testing.T) {
 		`href="/connectors/new?type=email"`, `id="field-slot.mail"`)
 	res = ts.postForm(t, c, "/workflows/"+wf.ID.String()+"/templates/onboarding", url.Values{}, ts.sameOrigin()...).wantStatus(t, http.StatusUnprocessableEntity)
 	wantContains(t, "the onboarding form refused", res.Body, "Choose the connector that plays Email.", `href="#field-slot.mail"`)
+}
+
+// previewOf is a template card's preview: from its data-testid to the end of its drawing.
+func previewOf(t *testing.T, body, templateID string) string {
+	t.Helper()
+	start := strings.Index(body, `data-testid="preview-`+templateID+`"`)
+	end := strings.Index(body[max(start, 0):], "</svg>")
+	if start < 0 || end < 0 {
+		t.Fatalf("no preview of %s on the page", templateID)
+	}
+	return body[start : start+end]
 }
