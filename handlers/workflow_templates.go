@@ -304,16 +304,24 @@ func (s *Server) insertTemplate(w http.ResponseWriter, r *http.Request) error {
 // and whether it is connected.
 func insertedWords(t templates.Template, res *engine.TemplateInsertion) string {
 	in := res.Insertion
+	// The canvas shows steps by name: the message names them so, with the id to tell apart
+	// a renamed copy.
+	step := func(id string) string {
+		if st := res.Definition.Step(id); st != nil && st.Name != "" {
+			return "“" + st.Name + "” (" + id + ")"
+		}
+		return id
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "Inserted “%s”: %s.", t.Name, plural(len(in.Steps), "step"))
 	if in.Connected {
-		fmt.Fprintf(&b, " The start now leads to %s, and the template's last step to the end.", in.Entry)
+		fmt.Fprintf(&b, " The start now leads to %s, and the template's last step to the end.", step(in.Entry))
 	} else {
 		exits := make([]string, len(in.Unconnected))
 		for i, x := range in.Unconnected {
-			exits[i] = x.From + " on " + x.On
+			exits[i] = step(x.From) + " on " + x.On
 		}
-		fmt.Fprintf(&b, " It is placed beside the graph, not connected: lead a step of the workflow to %s, and connect %s to where the workflow goes next.", in.Entry, strings.Join(exits, " and "))
+		fmt.Fprintf(&b, " It is placed beside the graph, not connected: lead a step of the workflow to %s, and connect %s to where the workflow goes next.", step(in.Entry), strings.Join(exits, " and "))
 	}
 	// The API answers every rename; a message names the first few.
 	const shown = 4

@@ -314,7 +314,7 @@ func TestTemplateFormBindsAndInserts(t *testing.T) {
 	}
 	page := ts.get(t, c, "/workflows/"+id+"/design").wantStatus(t, http.StatusOK)
 	wantContains(t, "after inserting", page.Body, "Inserted “Provisioning Chain — with failure routing”: 9 steps.",
-		"The start now leads to createFlohUser", "New variables: fullName, login, pw, group, roles.", `data-step="createAccount"`)
+		"The start now leads to “Create Floh user” (createFlohUser)", "New variables: fullName, login, pw, group, roles.", `data-step="createAccount"`)
 	var def struct {
 		Steps []struct {
 			ID     string
@@ -332,7 +332,7 @@ func TestTemplateFormBindsAndInserts(t *testing.T) {
 		t.Fatalf("htmx insert: HX-Redirect %q", loc)
 	}
 	page = ts.get(t, c, "/workflows/"+id).wantStatus(t, http.StatusOK)
-	wantContains(t, "after inserting again", page.Body, "placed beside the graph, not connected", "notifySuccess_2 on success",
+	wantContains(t, "after inserting again", page.Body, "placed beside the graph, not connected", "“Tell the requester (2)” (notifySuccess_2) on success",
 		"Renamed 11 names the draft already used: createFlohUser → createFlohUser_2, createAccount → createAccount_2", "and 7 more.")
 
 	// Published meanwhile: the form says why it was not inserted.
