@@ -271,7 +271,7 @@ func (s *Server) connectorInputs(r *http.Request, ds *views.DesignerStep, st *wo
 		}
 		form.Values["command"], _ = st.Config["command"].(string)
 	}
-	ds.Fields = append([]views.SchemaField{instance}, ds.Fields...)
+	ds.Lead = []views.SchemaField{instance}
 	if chosen == nil {
 		return nil
 	}
@@ -284,7 +284,7 @@ func (s *Server) connectorInputs(r *http.Request, ds *views.DesignerStep, st *wo
 	for _, c := range t.Commands {
 		command.Options = append(command.Options, views.Option{Value: c.Name, Label: cmp.Or(c.Label, c.Name)})
 	}
-	ds.Fields = slices.Insert(ds.Fields, 1, command)
+	ds.Lead = append(ds.Lead, command)
 	cmd := t.Command(form.Values["command"])
 	if cmd == nil {
 		return nil

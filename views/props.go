@@ -1360,7 +1360,9 @@ type DesignerPage struct {
 // DesignerStep is the selected step in the editor.
 type DesignerStep struct {
 	ID, Name, Type, TypeLabel string
-	// Fields are the type's config inputs; Params a connector command's, by its schema.
+	// Lead are a connector step's connector and command selects, shown first; Fields the
+	// type's config inputs; Params a connector command's, by its schema.
+	Lead   []SchemaField
 	Fields []SchemaField
 	Params []SchemaField
 	// CommandHelp describes the chosen command.
