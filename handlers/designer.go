@@ -306,14 +306,7 @@ func (s *Server) connectorInputs(r *http.Request, ds *views.DesignerStep, st *wo
 // redirect. A refused edit (422) or a conflict (409) answers with the workspace too, the
 // typed values kept and the reason beside the field or at the top.
 func (s *Server) designEdit(w http.ResponseWriter, r *http.Request, sel designSel, what string, typed map[string]string, edit func(*workflow.Definition) error) error {
-	id, err := uuid.Parse(r.PathValue("id"))
-	if err != nil {
-		return db.ErrNotFound
-	}
-	if _, err := s.engine.EditDraft(r.Context(), principalFrom(r).Actor(), id, what, edit); err != nil {
-		return s.designRefused(w, r, id, sel, typed, err)
-	}
-	return s.designSaved(w, r, id, sel, "Saved: "+what+".")
+	return s.designEditThen(w, r, sel, what, typed, edit, func() designSel { return sel })
 }
 
 // designSaved answers a saved edit.
