@@ -49,7 +49,7 @@ func TestDesignerEditsStepsEdgesAndUndo(t *testing.T) {
 
 	page := ts.get(t, c, base).wantStatus(t, http.StatusOK)
 	wantHTML(t, page)
-	wantContains(t, "the designer", page.Body, `data-testid="canvas"`, `data-testid="palette"`, `data-testid="settings-panel"`,
+	wantContains(t, "the designer", page.Body, `data-editable="true"`, `data-testid="canvas"`, `data-testid="palette"`, `data-testid="settings-panel"`,
 		`data-testid="lint-panel"`, "Nothing to undo", `data-step="start"`, `data-step="end"`)
 
 	// Plain: add a step; the answer is a redirect to the designer with it selected.
@@ -245,7 +245,7 @@ func TestDesignerWithoutDraftAndPermissions(t *testing.T) {
 
 	page := ts.get(t, admin, "/workflows/"+wf.ID.String()+"/design").wantStatus(t, http.StatusOK)
 	wantContains(t, "a workflow without a draft", page.Body, `data-testid="designer-no-draft"`, "Open a draft from version 1", `data-step="start"`)
-	wantLacks(t, "a workflow without a draft", page.Body, `data-testid="palette"`, `data-testid="designer-undo"`)
+	wantLacks(t, "a workflow without a draft", page.Body, `data-testid="palette"`, `data-testid="designer-undo"`, `data-editable`)
 	res := ts.designPost(t, admin, wf.ID, "/steps", url.Values{"type": {"delay"}}, true).wantStatus(t, http.StatusConflict)
 	wantContains(t, "an edit without a draft", res.Body, "has no open draft")
 
@@ -253,7 +253,7 @@ func TestDesignerWithoutDraftAndPermissions(t *testing.T) {
 	draft := ts.newWorkflow(t, startEnd("Someone's draft", ""))
 	approver := ts.loginAs(t, "demo-approver")
 	page = ts.get(t, approver, "/workflows/"+draft.ID.String()+"/design").wantStatus(t, http.StatusOK)
-	wantLacks(t, "a reader's designer", page.Body, `data-testid="palette"`, `data-testid="designer-undo"`)
+	wantLacks(t, "a reader's designer", page.Body, `data-testid="palette"`, `data-testid="designer-undo"`, `data-editable`)
 	before := ts.workflow(t, draft.ID).Draft
 	ts.designPost(t, approver, draft.ID, "/steps", url.Values{"type": {"delay"}}, true).wantStatus(t, http.StatusForbidden)
 	ts.postForm(t, admin, "/workflows/"+draft.ID.String()+"/design/steps", url.Values{"type": {"delay"}}, crossSite...).wantStatus(t, http.StatusForbidden)

@@ -185,10 +185,11 @@
       }
       return;
     }
-    // Delete on a focused step of the canvas removes it (undo brings it back).
+    // Delete on a focused step of the canvas removes it (undo brings it back), where the
+    // viewer may edit the draft.
     if ((evt.key === "Delete" || evt.key === "Backspace") && evt.target.closest) {
       var node = evt.target.closest("[data-step]");
-      if (node && designer.contains(node) && window.htmx) {
+      if (node && designer.contains(node) && designer.hasAttribute("data-editable") && window.htmx) {
         evt.preventDefault();
         var id = designer.getAttribute("data-designer-id");
         htmx.ajax("POST", "/workflows/" + id + "/design/steps/" + encodeURIComponent(node.getAttribute("data-step")) + "/delete",
