@@ -248,18 +248,14 @@ func (s *Server) connectorInputs(r *http.Request, ds *views.DesignerStep, st *wo
 	ref, _ := st.Config["connectorId"].(string)
 	instance := views.SchemaField{Name: "connectorId", Field: "connectorId", Label: "Connector", Input: "select", Required: true,
 		Options: []views.Option{{Value: "", Label: "Choose a connector"}}}
-	var chosen *db.Connector
-	for i, c := range cs {
-		t := s.engine.ConnectorType(c.Type)
+	for _, c := range cs {
 		label := c.Name
-		if t != nil {
+		if t := s.engine.ConnectorType(c.Type); t != nil {
 			label += " (" + t.Label + ")"
 		}
 		instance.Options = append(instance.Options, views.Option{Value: c.ID.String(), Label: label})
-		if ref != "" && (ref == c.ID.String() || strings.EqualFold(ref, c.Name)) {
-			chosen = &cs[i]
-		}
 	}
+	chosen := s.connectorByRef(r, ref)
 	if ref != "" && chosen == nil {
 		// A reference to a deleted connector, or a template: shown as it is, for lint to explain.
 		instance.Options = append(instance.Options, views.Option{Value: ref, Label: ref + " (not a connector)"})
@@ -555,21 +551,17 @@ func setOrDelete(cfg map[string]any, key, value string) {
 	}
 }
 
-// connectorByRef finds a live connector by id or name, or nil.
+// connectorByRef finds the live connector a step's connectorId names, as a run resolves it
+// (an id, else a name in any case), or nil.
 func (s *Server) connectorByRef(r *http.Request, ref string) *db.Connector {
 	if ref == "" {
 		return nil
 	}
-	cs, _, err := s.engine.ListConnectors(r.Context(), db.ConnectorFilter{Page: db.Page{Page: 1, PageSize: 500}})
+	c, err := db.FindLiveConnectorByRef(r.Context(), s.db.Bun, ref)
 	if err != nil {
 		return nil
 	}
-	for i, c := range cs {
-		if ref == c.ID.String() || strings.EqualFold(ref, c.Name) {
-			return &cs[i]
-		}
-	}
-	return nil
+	return c
 }
 
 func (s *Server) deleteDesignStep(w http.ResponseWriter, r *http.Request) error {
@@ -678,26 +670,28 @@ func (s *Server) saveDesignJSON(w http.ResponseWriter, r *http.Request) error {
 		return db.ErrNotFound
 	}
 	text := r.PostForm.Get("definition")
+	typed := map[string]string{"definition": text}
+	// Like the workflow page's editor: where the text stops being JSON first, by line and
+	// column; then the engine's problems, each naming its path.
+	if problem := jsonSyntaxProblem(text); problem != "" {
+		return s.designRefused(w, r, id, sel, typed, engine.Invalid("definition", "%s", problem))
+	}
 	if _, err := s.engine.UpdateWorkflow(r.Context(), principalFrom(r).Actor(), id, []byte(text)); err != nil {
-		return s.designRefused(w, r, id, sel, map[string]string{"definition": text}, jsonEditorError(err, text))
+		return s.designRefused(w, r, id, sel, typed, onDefinition(err))
 	}
 	return s.designSaved(w, r, id, sel, "Saved: the document.")
 }
 
-// jsonEditorError puts every problem of a refused document on the JSON view's text box,
+// onDefinition puts every problem of a refused document on the JSON view's text box,
 // naming its path, as the box is the only input there is.
-func jsonEditorError(err error, text string) error {
+func onDefinition(err error) error {
 	var verr *engine.ValidationError
 	if !errors.As(err, &verr) {
 		return err
 	}
 	out := &engine.ValidationError{}
 	for _, fe := range verr.Fields {
-		msg := documentProblem(fe)
-		if fe.Field == "definition" && strings.Contains(msg, "not valid JSON") {
-			msg = cmp.Or(jsonSyntaxProblem(text), msg)
-		}
-		out.Fields = append(out.Fields, engine.FieldError{Field: "definition", Message: msg})
+		out.Fields = append(out.Fields, engine.FieldError{Field: "definition", Message: documentProblem(fe)})
 	}
 	return out
 }

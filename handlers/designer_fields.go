@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"encoding/json"
 	"fmt"
 	"maps"
 	"net/url"
@@ -211,11 +210,7 @@ func readValue(kind, raw string) (any, string) {
 		}
 		return n, ""
 	case "object":
-		var m map[string]any
-		if err := json.Unmarshal([]byte(raw), &m); err != nil || m == nil {
-			return nil, `must be a JSON object, such as {"name": "value"}: ` + jsonProblem(err)
-		}
-		return m, ""
+		return convertValue(connectors.Field{Kind: connectors.KindObject}, raw)
 	case "branches":
 		branches := []any{}
 		for line := range strings.Lines(raw) {

@@ -1,7 +1,6 @@
 package lint
 
 import (
-	"maps"
 	"slices"
 	"strings"
 
@@ -76,7 +75,7 @@ func lintVariables(g *graph) []Finding {
 	var out []Finding
 	for i, s := range g.nodes {
 		var undefined []string
-		for _, ref := range variablesRead(s) {
+		for _, ref := range s.Reads() {
 			root, _, _ := strings.Cut(ref, ".")
 			if base[root] {
 				continue
@@ -100,43 +99,4 @@ func setBits(set []uint64, bitsToSet []int) {
 	for _, b := range bitsToSet {
 		set[b/64] |= 1 << (b % 64)
 	}
-}
-
-// variablesRead lists what a step's config reads: expression names for conditions and
-// transforms, template paths for everything else. Expressions that do not parse are Validate's.
-func variablesRead(s *workflow.Step) []string {
-	var exprs []string
-	switch s.Type {
-	case workflow.TypeCondition:
-		branches, _ := s.Config["branches"].([]any)
-		for _, b := range branches {
-			m, _ := b.(map[string]any)
-			if when, ok := m["when"].(string); ok {
-				exprs = append(exprs, when)
-			}
-		}
-	case workflow.TypeTransform:
-		set, _ := s.Config["set"].(map[string]any)
-		for _, name := range slices.Sorted(maps.Keys(set)) {
-			if src, ok := set[name].(string); ok {
-				exprs = append(exprs, src)
-			}
-		}
-	default:
-		return workflow.TemplateNames(s.Config)
-	}
-	var names []string
-	for _, src := range exprs {
-		read, err := workflow.ExpressionNames(src)
-		if err != nil {
-			continue
-		}
-		for _, n := range read {
-			if !slices.Contains(names, n) {
-				names = append(names, n)
-			}
-		}
-	}
-	slices.Sort(names)
-	return names
 }

@@ -348,41 +348,11 @@ func bind(draft *workflow.Definition, t Template, bindings map[string]string, ca
 
 // readsOf lists the variables a step's templates and expressions read, by their first name.
 func readsOf(st workflow.Step) []string {
-	var srcs []string
-	config := st.Config
-	switch st.Type {
-	case workflow.TypeCondition:
-		branches, _ := st.Config["branches"].([]any)
-		for _, br := range branches {
-			m, _ := br.(map[string]any)
-			if when, ok := m["when"].(string); ok {
-				srcs = append(srcs, when)
-			}
-		}
-		config = nil
-	case workflow.TypeTransform:
-		set, _ := st.Config["set"].(map[string]any)
-		for _, k := range slices.Sorted(maps.Keys(set)) {
-			if src, ok := set[k].(string); ok {
-				srcs = append(srcs, src)
-			}
-		}
-		config = nil
-	}
 	var out []string
-	add := func(name string) {
-		if !slices.Contains(out, name) {
-			out = append(out, name)
-		}
-	}
-	for _, path := range workflow.TemplateNames(config) {
+	for _, path := range st.Reads() {
 		root, _, _ := strings.Cut(path, ".")
-		add(root)
-	}
-	for _, src := range srcs {
-		names, _ := workflow.ExpressionNames(src)
-		for _, n := range names {
-			add(n)
+		if !slices.Contains(out, root) {
+			out = append(out, root)
 		}
 	}
 	return out

@@ -329,3 +329,42 @@ func (d *Definition) Sets(s *Step) []string {
 	}
 	return nil
 }
+
+// Reads lists what a step's config reads: expression names for conditions and
+// transforms, template paths for everything else. Expressions that do not parse are Validate's.
+func (s *Step) Reads() []string {
+	var exprs []string
+	switch s.Type {
+	case TypeCondition:
+		branches, _ := s.Config["branches"].([]any)
+		for _, b := range branches {
+			m, _ := b.(map[string]any)
+			if when, ok := m["when"].(string); ok {
+				exprs = append(exprs, when)
+			}
+		}
+	case TypeTransform:
+		set, _ := s.Config["set"].(map[string]any)
+		for _, name := range slices.Sorted(maps.Keys(set)) {
+			if src, ok := set[name].(string); ok {
+				exprs = append(exprs, src)
+			}
+		}
+	default:
+		return TemplateNames(s.Config)
+	}
+	var names []string
+	for _, src := range exprs {
+		read, err := ExpressionNames(src)
+		if err != nil {
+			continue
+		}
+		for _, n := range read {
+			if !slices.Contains(names, n) {
+				names = append(names, n)
+			}
+		}
+	}
+	slices.Sort(names)
+	return names
+}
