@@ -9,7 +9,9 @@ package connectors
 
 import (
 	"context"
+	"strings"
 	"time"
+	"unicode"
 )
 
 // Kind is the type of a config field, a command param or an output.
@@ -193,6 +195,56 @@ type TestResult struct {
 // from yield and returns it.
 type Lister interface {
 	List(ctx context.Context, resourceType string, opts ListOptions, yield func(Page) error) error
+}
+
+// RecordGetter is implemented by connectors whose listed resources can be fetched one at a
+// time by their external id.
+//
+// GetRecord returns the Record that List yields for that resource: the same fields, attribute
+// keys and value shapes, so a record synced alone hashes as it would in a full run. What the
+// connector's own configuration keeps out of a listing (an LDAP userFilter, a base DN) is kept
+// out here too, as not found. Failures are *Error values; two are part of the contract:
+//   - a resource that is gone upstream, or outside the listing, is class NotFound with code
+//     CodeRecordNotFound and a message naming the id;
+//   - an id that cannot be one of this connector's ids (a malformed GUID) is class
+//     InvalidInput with code CodeInvalidExternalID and Field "externalId", found before any call.
+type RecordGetter interface {
+	GetRecord(ctx context.Context, resourceType, externalID string) (Record, error)
+}
+
+// The codes of GetRecord's contractual failures.
+const (
+	CodeRecordNotFound    = "RECORD_NOT_FOUND"
+	CodeInvalidExternalID = "INVALID_EXTERNAL_ID"
+)
+
+// RecordNotFound is GetRecord's error for a resource that is not there; the message names the
+// id and where it was looked for.
+func RecordNotFound(format string, args ...any) *Error {
+	return Errorf(NotFound, CodeRecordNotFound, format, args...)
+}
+
+// InvalidExternalID is GetRecord's error for an id the connector could never have listed.
+func InvalidExternalID(format string, args ...any) *Error {
+	e := Errorf(InvalidInput, CodeInvalidExternalID, format, args...)
+	e.Field = "externalId"
+	return e
+}
+
+// CheckPathID checks an external id that a connector puts into a URL as one path segment
+// (GET /Users/{id}): it must be non-empty, hold no control characters, and not be "." or "..",
+// which URL resolution would turn into another resource. Any other string is escaped as a
+// segment and left to the target to find or not.
+func CheckPathID(resourceType, externalID string) *Error {
+	switch {
+	case strings.TrimSpace(externalID) == "":
+		return InvalidExternalID("externalId is empty: give the id of the %s as the connector lists it", resourceType)
+	case externalID == "." || externalID == "..":
+		return InvalidExternalID("externalId %q cannot be the id of a %s", externalID, resourceType)
+	case strings.ContainsFunc(externalID, unicode.IsControl):
+		return InvalidExternalID("externalId %q holds control characters, which no %s id has", externalID, resourceType)
+	}
+	return nil
 }
 
 // ListOptions narrows a listing.
