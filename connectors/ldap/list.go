@@ -29,7 +29,7 @@ func (c *connector) List(ctx context.Context, resource string, opts connectors.L
 	if resource == connectors.ResourceGroup {
 		base, baseField, filter, attrs, what = c.groupBaseDN, "groupBaseDN", c.groupFilter, c.groupAttributes(), "groups"
 	} else if resource != connectors.ResourceUser {
-		return connectors.Errorf(connectors.InvalidInput, "UNKNOWN_RESOURCE", "the %s connector lists users and groups, not %q", c.f.directory, resource)
+		return c.unknownResource(resource)
 	}
 	if opts.Filter != "" {
 		extra := strings.TrimSpace(opts.Filter)
@@ -115,6 +115,10 @@ func (c *connector) List(ctx context.Context, resource string, opts connectors.L
 		}
 		paging.SetCookie(cookie)
 	}
+}
+
+func (c *connector) unknownResource(resource string) error {
+	return connectors.Errorf(connectors.InvalidInput, "UNKNOWN_RESOURCE", "the %s connector lists users and groups, not %q", c.f.directory, resource)
 }
 
 // maxPageSize bounds a page, which List holds in memory whole.
