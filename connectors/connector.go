@@ -205,7 +205,9 @@ type Lister interface {
 // connector's own configuration keeps out of a listing (an LDAP userFilter, a base DN) is kept
 // out here too, as not found. Failures are *Error values; two are part of the contract:
 //   - a resource that is gone upstream, or outside the listing, is class NotFound with code
-//     CodeRecordNotFound and a message naming the id;
+//     CodeRecordNotFound and a message naming the id. Only that code says the record is gone:
+//     a NotFound with another code is something else missing (an Authifi tenant), which must
+//     not stale the record;
 //   - an id that cannot be one of this connector's ids (a malformed GUID) is class
 //     InvalidInput with code CodeInvalidExternalID and Field "externalId", found before any call.
 type RecordGetter interface {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -697,5 +698,72 @@ func TestRemoveRolesIsIdempotent(t *testing.T) {
 	out = mustExec(t, e.conn, "removeRoles", map[string]any{"email": "a@example.org", "roles": "reader"})
 	if out["userFound"] != false || len(out["roles"].([]string)) != 0 {
 		t.Errorf("after deleteUser: %v", out)
+	}
+}
+
+// TestGetRecord fetches users and groups one at a time: each is the record List yields for it;
+// an id Authifi does not have is RECORD_NOT_FOUND, another 404 (an unknown tenant) is not; and
+// an id that cannot be a path segment is refused before any call.
+func TestGetRecord(t *testing.T) {
+	e := newEnv(t)
+	a := e.srv.AddUser(authifitest.User{Email: "keats@nih.gov", DisplayName: "John Keats", IdentityIssuer: nih, ExternalID: "jk-1", Roles: []string{"reader"}})
+	b := e.srv.AddUser(authifitest.User{Email: "local@example.org"})
+	e.srv.AddGroup(authifitest.Group{Name: "Poets", Description: "Romantics", Members: []string{a.ID, b.ID}})
+	e.clock.Advance(time.Minute)
+
+	listed := map[string][]connectors.Record{}
+	for _, rt := range []string{connectors.ResourceUser, connectors.ResourceGroup} {
+		err := e.conn.List(context.Background(), rt, connectors.ListOptions{}, func(p connectors.Page) error {
+			listed[rt] = append(listed[rt], p.Records...)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(listed[connectors.ResourceUser]) != 2 || len(listed[connectors.ResourceGroup]) != 1 {
+		t.Fatalf("listed %v", listed)
+	}
+	for rt, records := range listed {
+		for _, want := range records {
+			got, err := e.conn.GetRecord(context.Background(), rt, want.ExternalID)
+			if err != nil {
+				t.Fatalf("GetRecord(%s, %s): %v", rt, want.ExternalID, err)
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("GetRecord(%s, %s) =\n%#v\nList yields\n%#v", rt, want.ExternalID, got, want)
+			}
+		}
+	}
+
+	for rt, id := range map[string]string{connectors.ResourceUser: "usr_999999", connectors.ResourceGroup: a.ID} {
+		_, err := e.conn.GetRecord(context.Background(), rt, id)
+		if ce := wantError(t, err, connectors.NotFound, connectors.CodeRecordNotFound); !strings.Contains(ce.Message, id) || !strings.Contains(ce.Message, rt) {
+			t.Errorf("message %q does not name the %s %s", ce.Message, rt, id)
+		}
+	}
+	mustExec(t, e.conn, "deleteUser", map[string]any{"email": "local@example.org"})
+	_, err := e.conn.GetRecord(context.Background(), connectors.ResourceUser, b.ID)
+	wantError(t, err, connectors.NotFound, connectors.CodeRecordNotFound)
+	// An id with a slash and a query in it stays one path segment: Authifi looks for that id.
+	_, err = e.conn.GetRecord(context.Background(), connectors.ResourceUser, "usr_1/roles?x=1")
+	wantError(t, err, connectors.NotFound, connectors.CodeRecordNotFound)
+
+	cfg := e.srv.Config()
+	cfg["tenantId"] = "7"
+	_, err = connect(t, cfg, e.clock).GetRecord(context.Background(), connectors.ResourceUser, a.ID)
+	wantError(t, err, connectors.NotFound, "TENANT_NOT_FOUND")
+
+	before := len(e.srv.Calls())
+	for _, bad := range []string{"", "  ", "..", "usr_1\n"} {
+		_, err := e.conn.GetRecord(context.Background(), connectors.ResourceUser, bad)
+		if ce := wantError(t, err, connectors.InvalidInput, connectors.CodeInvalidExternalID); ce.Field != "externalId" {
+			t.Errorf("externalId %q: field %q", bad, ce.Field)
+		}
+	}
+	_, err = e.conn.GetRecord(context.Background(), "device", a.ID)
+	wantError(t, err, connectors.InvalidInput, "INVALID_PARAMS")
+	if n := len(e.srv.Calls()) - before; n != 0 {
+		t.Errorf("refused ids made %d calls", n)
 	}
 }

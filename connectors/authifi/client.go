@@ -58,8 +58,9 @@ type Connector struct {
 }
 
 var (
-	_ connectors.Connector = (*Connector)(nil)
-	_ connectors.Lister    = (*Connector)(nil)
+	_ connectors.Connector    = (*Connector)(nil)
+	_ connectors.Lister       = (*Connector)(nil)
+	_ connectors.RecordGetter = (*Connector)(nil)
 )
 
 // New builds a connector from a checked config (secrets in clear). It contacts nothing.

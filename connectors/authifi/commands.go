@@ -465,6 +465,45 @@ func (c *Connector) List(ctx context.Context, resourceType string, opts connecto
 	}
 }
 
+// GetRecord fetches one user (GET /users/{id}) or group (GET /groups/{id}) by Authifi's id,
+// the record's externalId, and makes of it the record a listing makes. Authifi listings take
+// no filter, so nothing narrows what GetRecord finds. Authifi's 404 for the id itself
+// (USER_NOT_FOUND, GROUP_NOT_FOUND) is RECORD_NOT_FOUND; other 404s, such as an unknown
+// tenant, keep their code, since they say nothing about the record.
+func (c *Connector) GetRecord(ctx context.Context, resourceType, externalID string) (connectors.Record, error) {
+	if resourceType != connectors.ResourceUser && resourceType != connectors.ResourceGroup {
+		return connectors.Record{}, connectors.Errorf(connectors.InvalidInput, "INVALID_PARAMS", "Authifi lists users and groups, not %q", resourceType)
+	}
+	if err := connectors.CheckPathID(resourceType, externalID); err != nil {
+		return connectors.Record{}, err
+	}
+	if resourceType == connectors.ResourceGroup {
+		var g group
+		err := c.call(ctx, request{method: http.MethodGet, path: "/groups/" + url.PathEscape(externalID), what: "fetch Authifi group " + externalID}, &g)
+		if err != nil {
+			return connectors.Record{}, c.recordNotFound(err, "GROUP_NOT_FOUND", resourceType, externalID)
+		}
+		return g.record(), nil
+	}
+	var u user
+	err := c.call(ctx, request{method: http.MethodGet, path: "/users/" + url.PathEscape(externalID), what: "fetch Authifi user " + externalID}, &u)
+	if err != nil {
+		return connectors.Record{}, c.recordNotFound(err, "USER_NOT_FOUND", resourceType, externalID)
+	}
+	return u.record(), nil
+}
+
+// recordNotFound turns Authifi's not-found code for a record into GetRecord's, keeping
+// Authifi's error as the cause.
+func (c *Connector) recordNotFound(err error, code, resourceType, externalID string) error {
+	if !hasCode(err, code) {
+		return err
+	}
+	e := connectors.RecordNotFound("Authifi tenant %s has no %s with id %s (%s)", c.tenant, resourceType, externalID, code)
+	e.Err = err
+	return e
+}
+
 // page fetches one page of users or groups.
 func (c *Connector) page(ctx context.Context, resourceType string, size int, cursor string, since time.Time) (connectors.Page, error) {
 	q := url.Values{"limit": {strconv.Itoa(size)}}

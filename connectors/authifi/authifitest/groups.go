@@ -108,6 +108,16 @@ func (s *Server) groupOr404(r *http.Request) (*Group, int, any) {
 	return g, 0, nil
 }
 
+// getGroup answers GET /groups/{id}, which authifi-api.md leaves out: the group object, as
+// GET /users/{id} answers the user object, and 404 GROUP_NOT_FOUND for an unknown id.
+func (s *Server) getGroup(r *http.Request) (int, any) {
+	g, st, b := s.groupOr404(r)
+	if g == nil {
+		return st, b
+	}
+	return http.StatusOK, wireOfGroup(g)
+}
+
 type member struct {
 	UserID string `json:"userId"`
 	Email  string `json:"email"`

@@ -242,6 +242,7 @@ func (s *Server) routes() http.Handler {
 	admin("POST "+t+"/users/{id}/identities", s.linkIdentity)
 	admin("DELETE "+t+"/users/{id}/identities", s.unlinkIdentity)
 	admin("GET "+t+"/groups", s.listGroups)
+	admin("GET "+t+"/groups/{id}", s.getGroup)
 	admin("GET "+t+"/groups/{id}/members", s.listMembers)
 	admin("POST "+t+"/groups/{id}/members", s.addMember)
 	admin("GET "+t+"/groups/{id}/members/{userId}", s.checkMember)
