@@ -46,8 +46,9 @@ type connector struct {
 }
 
 var (
-	_ connectors.Connector = (*connector)(nil)
-	_ connectors.Lister    = (*connector)(nil)
+	_ connectors.Connector    = (*connector)(nil)
+	_ connectors.Lister       = (*connector)(nil)
+	_ connectors.RecordGetter = (*connector)(nil)
 )
 
 func newConnector(cfg connectors.Config) (connectors.Connector, error) {

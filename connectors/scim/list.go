@@ -101,11 +101,7 @@ func (c *connector) listPage(ctx context.Context, q listQuery) (connectors.Page,
 	}
 	page := connectors.Page{Records: make([]connectors.Record, len(resp.Resources))}
 	for i, r := range resp.Resources {
-		if q.resourceType == connectors.ResourceGroup {
-			page.Records[i] = groupRecord(r)
-		} else {
-			page.Records[i] = userRecord(r)
-		}
+		page.Records[i] = toRecord(q.resourceType, r)
 	}
 	// An empty page ends the listing even if totalResults says otherwise, so an application
 	// that miscounts cannot make us loop.
@@ -113,6 +109,45 @@ func (c *connector) listPage(ctx context.Context, q listQuery) (connectors.Page,
 		page.NextCursor = strconv.Itoa(next)
 	}
 	return page, resp.TotalResults, nil
+}
+
+// GetRecord fetches one user or group by its SCIM id (GET /Users/{id}, /Groups/{id}) and makes
+// the record List makes of it. A scim connector has no filter of its own, so nothing narrows
+// what it finds. The application's 404 is RECORD_NOT_FOUND: SCIM gives no way to tell a
+// missing resource from a missing endpoint, and a wrong baseUrl fails Test and every listing.
+func (c *connector) GetRecord(ctx context.Context, resourceType, externalID string) (connectors.Record, error) {
+	q, err := newListQuery(resourceType, connectors.ListOptions{})
+	if err != nil {
+		return connectors.Record{}, err
+	}
+	if err := connectors.CheckPathID(resourceType, externalID); err != nil {
+		return connectors.Record{}, err
+	}
+	if externalID == "bulkId" {
+		// RFC 7643 §3.1 reserves it: no resource has this id.
+		return connectors.Record{}, connectors.InvalidExternalID(`externalId "bulkId" is reserved by SCIM and is no %s's id`, resourceType)
+	}
+	var res map[string]any
+	if err := c.do(ctx, http.MethodGet, q.endpoint+"/"+url.PathEscape(externalID), nil, nil, &res); err != nil {
+		e := c.explain(err, resourceType+" "+externalID)
+		switch e.Class {
+		case connectors.NotFound:
+			e.Code = connectors.CodeRecordNotFound
+		case connectors.InvalidInput:
+			// A GET by id has nothing else to reject.
+			e.Field = "externalId"
+		}
+		return connectors.Record{}, e
+	}
+	return toRecord(resourceType, res), nil
+}
+
+// toRecord maps a SCIM resource of the listing's type.
+func toRecord(resourceType string, res map[string]any) connectors.Record {
+	if resourceType == connectors.ResourceGroup {
+		return groupRecord(res)
+	}
+	return userRecord(res)
 }
 
 // listPageCommand is listUsers and listGroups in the execute console: one page.

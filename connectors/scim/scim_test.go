@@ -673,3 +673,78 @@ func TestFailures(t *testing.T) {
 		t.Errorf("unknown command: %v", xerr)
 	}
 }
+
+// TestGetRecord fetches users and groups one at a time: each is the record List yields for
+// it; an id the application does not have, or no longer has, is RECORD_NOT_FOUND naming it;
+// an id that cannot be a path segment, or SCIM's reserved bulkId, is refused before any call.
+func TestGetRecord(t *testing.T) {
+	s := start(t, scimtest.Options{})
+	c := connect(t, bearerConfig(s))
+	getter := c.(connectors.RecordGetter)
+	ann, err := s.AddUser(map[string]any{"userName": "ann", "displayName": "Ann Lee", "externalId": "e-ann", "active": true,
+		"emails": []any{map[string]any{"value": "ann@other.test"}, map[string]any{"value": "ann@example.test", "primary": true}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob, _ := s.AddUser(map[string]any{"userName": "bob"})
+	if _, err := s.AddGroup("staff", ann, bob); err != nil {
+		t.Fatal(err)
+	}
+
+	for _, rt := range []string{connectors.ResourceUser, connectors.ResourceGroup} {
+		var listed []connectors.Record
+		err := c.(connectors.Lister).List(context.Background(), rt, connectors.ListOptions{}, func(p connectors.Page) error {
+			listed = append(listed, p.Records...)
+			return nil
+		})
+		if err != nil || len(listed) == 0 {
+			t.Fatalf("listing %ss: %d, %v", rt, len(listed), err)
+		}
+		for _, want := range listed {
+			got, err := getter.GetRecord(context.Background(), rt, want.ExternalID)
+			if err != nil {
+				t.Fatalf("GetRecord(%s, %s): %v", rt, want.ExternalID, err)
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("GetRecord(%s, %s) =\n%#v\nList yields\n%#v", rt, want.ExternalID, got, want)
+			}
+		}
+	}
+
+	toErr := func(err error) *connectors.Error {
+		if err == nil {
+			return nil
+		}
+		e := connectors.Classify(err)
+		noSecrets(t, e)
+		return e
+	}
+	_, err = getter.GetRecord(context.Background(), connectors.ResourceGroup, ann)
+	wantError(t, toErr(err), connectors.NotFound, connectors.CodeRecordNotFound, "group "+ann)
+	mustExecute(t, c, "deleteUser", map[string]any{"id": bob})
+	_, err = getter.GetRecord(context.Background(), connectors.ResourceUser, bob)
+	wantError(t, toErr(err), connectors.NotFound, connectors.CodeRecordNotFound, "user "+bob)
+	// A slash in an id stays in its segment rather than reaching another endpoint.
+	_, err = getter.GetRecord(context.Background(), connectors.ResourceUser, ann+"/x")
+	wantError(t, toErr(err), connectors.NotFound, connectors.CodeRecordNotFound, ann+"/x")
+
+	before := len(s.Requests())
+	for _, bad := range []string{"", " ", ".", "..", "a\tb", "bulkId"} {
+		_, err := getter.GetRecord(context.Background(), connectors.ResourceUser, bad)
+		e := toErr(err)
+		wantError(t, e, connectors.InvalidInput, connectors.CodeInvalidExternalID)
+		if e.Field != "externalId" {
+			t.Errorf("externalId %q: field %q", bad, e.Field)
+		}
+	}
+	_, err = getter.GetRecord(context.Background(), "device", ann)
+	wantError(t, toErr(err), connectors.InvalidInput, "UNKNOWN_RESOURCE_TYPE")
+	if n := len(s.Requests()) - before; n != 0 {
+		t.Errorf("refused ids made %d requests", n)
+	}
+
+	// A failing application is not a missing record.
+	s.FailNext(1, http.StatusServiceUnavailable, 0)
+	_, err = getter.GetRecord(context.Background(), connectors.ResourceUser, ann)
+	wantError(t, toErr(err), connectors.TargetError, "")
+}
