@@ -102,6 +102,8 @@ type Engine struct {
 	// workflows (schedules.go), and guards sched while Start sets it.
 	scheduleMu sync.Mutex
 	schedules  map[uuid.UUID]registeredSchedule
+	// syncSchedules are this replica's cron jobs of scheduled syncs (sync_schedule.go).
+	syncSchedules map[syncKey]registeredSchedule
 }
 
 // New builds an Engine. It does not start background work; see Start.
@@ -119,6 +121,7 @@ func New(opts Options) (*Engine, error) {
 		stuckTimeout:   opts.StuckRunTimeout,
 		rescueAfter:    opts.RescueStuckJobsAfter,
 		schedules:      map[uuid.UUID]registeredSchedule{},
+		syncSchedules:  map[syncKey]registeredSchedule{},
 	}
 	if e.registry == nil {
 		return nil, errors.New("engine: no connector registry")
@@ -146,6 +149,8 @@ func New(opts Options) (*Engine, error) {
 	river.AddWorker(e.workers, &notifyEmailWorker{engine: e})
 	river.AddWorker(e.workers, &runStepWorker{engine: e})
 	river.AddWorker(e.workers, &scheduledStartWorker{engine: e})
+	river.AddWorker(e.workers, &syncRunWorker{engine: e})
+	river.AddWorker(e.workers, &syncTickWorker{engine: e})
 	// The insert client's FetchCooldown also limits how often its inserts NOTIFY the workers:
 	// left at River's 100 ms, a step's next job would wait for that, or for the next poll.
 	jobs, err := river.NewClient(riverdatabasesql.New(e.db.SQL), &river.Config{Workers: e.workers, Logger: e.log, FetchCooldown: fetchCooldown})
@@ -211,6 +216,9 @@ func (e *Engine) Start(ctx context.Context) error {
 		return fmt.Errorf("schedule connector health checks: %w", err)
 	}
 	if err := e.startSchedules(ctx, sched); err != nil {
+		return err
+	}
+	if err := e.startSyncSchedules(ctx, sched); err != nil {
 		return err
 	}
 	sched.Start()

@@ -124,23 +124,29 @@ func (e *Engine) ReportFailure(ctx context.Context, f Failure) (*db.Incident, er
 func (e *Engine) ReportRecovery(ctx context.Context, kind string, s db.Subject, message string) (bool, error) {
 	moved := false
 	err := e.inTx(ctx, func(tx bun.Tx) error {
-		inc, err := db.FindUnresolvedIncidentForUpdate(ctx, tx, kind, s)
-		if errors.Is(err, db.ErrNotFound) {
-			return nil
-		} else if err != nil || inc.Status != db.IncidentOpen {
-			return err
-		}
-		now := e.now()
-		inc.Status, inc.MonitoringSince, inc.UpdatedAt = db.IncidentMonitoring, &now, now
-		if err := db.UpdateIncident(ctx, tx, inc); err != nil {
-			return err
-		}
-		moved = true
-		return db.InsertIncidentEntry(ctx, tx, &db.IncidentEntry{
-			IncidentID: inc.ID, At: now, Entry: "monitoring", Message: message, Data: json.RawMessage(`{}`),
-		})
+		var err error
+		moved, err = e.reportRecoveryTx(ctx, tx, kind, s, message)
+		return err
 	})
 	return moved, err
+}
+
+// reportRecoveryTx is ReportRecovery inside the transaction of the success it reports.
+func (e *Engine) reportRecoveryTx(ctx context.Context, tx bun.Tx, kind string, s db.Subject, message string) (bool, error) {
+	inc, err := db.FindUnresolvedIncidentForUpdate(ctx, tx, kind, s)
+	if errors.Is(err, db.ErrNotFound) {
+		return false, nil
+	} else if err != nil || inc.Status != db.IncidentOpen {
+		return false, err
+	}
+	now := e.now()
+	inc.Status, inc.MonitoringSince, inc.UpdatedAt = db.IncidentMonitoring, &now, now
+	if err := db.UpdateIncident(ctx, tx, inc); err != nil {
+		return false, err
+	}
+	return true, db.InsertIncidentEntry(ctx, tx, &db.IncidentEntry{
+		IncidentID: inc.ID, At: now, Entry: "monitoring", Message: message, Data: json.RawMessage(`{}`),
+	})
 }
 
 // AgeIncidents resolves the monitoring incidents that have been quiet for IncidentQuietPeriod

@@ -3,6 +3,8 @@ package engine
 import (
 	"context"
 	"encoding/json"
+
+	"github.com/google/uuid"
 )
 
 // WorkRunStepJob works one run_step job as River's executor would: tests drive the jobs
@@ -14,4 +16,9 @@ func (e *Engine) WorkRunStepJob(ctx context.Context, jobID int64, args json.RawM
 		return err
 	}
 	return e.workStep(ctx, jobID, a)
+}
+
+// WorkSyncRun works a sync run to its end, a hold or a failure, as its River job would.
+func (e *Engine) WorkSyncRun(ctx context.Context, runID uuid.UUID) error {
+	return e.workSyncRun(ctx, runID)
 }

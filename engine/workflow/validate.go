@@ -272,7 +272,7 @@ func (v *validation) trigger(t *Trigger) {
 			v.publish("trigger.cron", "is only used by a schedule trigger")
 		}
 	case TriggerSchedule:
-		if problem := cronProblem(t.Cron); problem != "" {
+		if problem := CronProblem(t.Cron); problem != "" {
 			v.publish("trigger.cron", problem)
 		}
 	default:
@@ -280,10 +280,10 @@ func (v *validation) trigger(t *Trigger) {
 	}
 }
 
-// cronProblem checks a schedule the way the scheduler reads it: five fields (minute hour
+// CronProblem checks a schedule the way the scheduler reads it: five fields (minute hour
 // day-of-month month day-of-week), in UTC, by gocron's parser. Time zones and descriptors
 // (@daily) are refused so that every schedule reads the same way in the designer.
-func cronProblem(spec string) string {
+func CronProblem(spec string) string {
 	spec = strings.TrimSpace(spec)
 	if spec == "" {
 		return "is required for a schedule trigger"
