@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"encoding/json"
+	"time"
 
 	"github.com/google/uuid"
 )
@@ -21,4 +22,14 @@ func (e *Engine) WorkRunStepJob(ctx context.Context, jobID int64, args json.RawM
 // WorkSyncRun works a sync run to its end, a hold or a failure, as its River job would.
 func (e *Engine) WorkSyncRun(ctx context.Context, runID uuid.UUID) error {
 	return e.workSyncRun(ctx, runID)
+}
+
+// StartScheduledSyncRun starts the run of a sync schedule's tick as its job would, without
+// working it, and returns its id.
+func (e *Engine) StartScheduledSyncRun(ctx context.Context, connectorID uuid.UUID, rt string, tick time.Time) (uuid.UUID, error) {
+	run, err := e.startSyncRun(ctx, syncActor, connectorID, rt, SyncStart{}, syncSchedule, &tick, nil)
+	if err != nil {
+		return uuid.Nil, err
+	}
+	return run.ID, nil
 }

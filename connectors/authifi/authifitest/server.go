@@ -79,7 +79,9 @@ type token struct {
 
 // fault is an injected answer for the next matching calls.
 type fault struct {
-	path       string
+	path string
+	// pass is how many matching calls go through before the fault answers.
+	pass       int
 	remaining  int
 	status     int
 	retryAfter time.Duration
@@ -190,6 +192,19 @@ func (s *Server) Fail(n int, path string, status int) {
 	s.inject(fault{path: path, remaining: n, status: status})
 }
 
+// FailAfter lets the next pass calls whose path contains path through, then makes the n after
+// them answer status: a listing that fails after its first pages.
+func (s *Server) FailAfter(pass, n int, path string, status int) {
+	s.inject(fault{path: path, pass: pass, remaining: n, status: status})
+}
+
+// ClearFaults drops the injected failures not yet answered: the upstream recovers.
+func (s *Server) ClearFaults() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults = nil
+}
+
 func (s *Server) inject(f fault) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -270,6 +285,10 @@ func (s *Server) takeFault(path string) *fault {
 	for i := range s.faults {
 		f := &s.faults[i]
 		if f.remaining > 0 && strings.Contains(path, f.path) {
+			if f.pass > 0 {
+				f.pass--
+				return nil
+			}
 			f.remaining--
 			return f
 		}

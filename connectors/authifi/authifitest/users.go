@@ -301,12 +301,29 @@ func (s *Server) createUser(r *http.Request) (int, any) {
 	return http.StatusCreated, wire(u, u.Roles)
 }
 
+// RemoveUser deletes a user as DELETE /users/{id} would, for tests of what a listing no
+// longer returns; it reports whether the user existed.
+func (s *Server) RemoveUser(id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u, ok := s.users[id]
+	if ok {
+		s.remove(u)
+	}
+	return ok
+}
+
 // deleteUser answers with the user as it was, memberships and links gone with it.
 func (s *Server) deleteUser(r *http.Request) (int, any) {
 	u, st, b := s.userOr404(r)
 	if u == nil {
 		return st, b
 	}
+	s.remove(u)
+	return http.StatusOK, wire(u, u.Roles)
+}
+
+func (s *Server) remove(u *user) {
 	delete(s.users, u.ID)
 	s.deleted[u.ID] = true
 	for _, g := range s.groups {
@@ -315,7 +332,6 @@ func (s *Server) deleteUser(r *http.Request) (int, any) {
 			g.UpdatedAt = s.now()
 		}
 	}
-	return http.StatusOK, wire(u, u.Roles)
 }
 
 func decodeRoles(r *http.Request) ([]string, int, any) {
