@@ -33,3 +33,8 @@ func (e *Engine) StartScheduledSyncRun(ctx context.Context, connectorID uuid.UUI
 	}
 	return run.ID, nil
 }
+
+// WorkSyncTick works the job of one tick of a sync schedule, as River would.
+func (e *Engine) WorkSyncTick(ctx context.Context, connectorID uuid.UUID, rt string, tick time.Time) error {
+	return e.startScheduledSync(ctx, syncTickArgs{ConnectorID: connectorID, ResourceType: rt, Tick: tick})
+}

@@ -258,6 +258,10 @@ func (e *Engine) workSyncRun(ctx context.Context, runID uuid.UUID) error {
 	if run.Phase == phaseQueued || run.Phase == phaseFetching {
 		found, err = e.fetchSync(ctx, c, run, &cfg)
 		switch {
+		case ctx.Err() != nil:
+			// The process is stopping: the run stays running, and its job, retried or
+			// rescued, goes on after the last staged page.
+			return ctx.Err()
 		case errors.Is(err, errSyncCancelled):
 			return e.finishCancelled(ctx, c, run)
 		case err != nil && isDBError(err):
@@ -542,6 +546,8 @@ func (e *Engine) applySync(ctx context.Context, c *db.Connector, run *db.SyncRun
 		return e.finishSync(ctx, tx, c, run, stats)
 	})
 	switch {
+	case ctx.Err() != nil:
+		return ctx.Err()
 	case errors.Is(err, errSyncCancelled):
 		return e.finishCancelled(ctx, c, run)
 	case errors.Is(err, errSyncHold):

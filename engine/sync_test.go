@@ -305,3 +305,11 @@ func TestSyncMatchingOutcomesAndDecisionsSurviveRuns(t *testing.T) {
 		t.Fatalf("the Matched filter: %d items", len(got))
 	}
 }
+
+func addGroup(c *ldap.Conn, base, cn string, members ...string) error {
+	req := ldap.NewAddRequest("cn="+cn+","+base, nil)
+	req.Attribute("objectClass", []string{"groupOfNames"})
+	req.Attribute("cn", []string{cn})
+	req.Attribute("member", members)
+	return c.Add(req)
+}
