@@ -117,9 +117,12 @@ func (e *Engine) SyncResources(ctx context.Context, connectorID uuid.UUID, rt, q
 	return db.ListSyncResources(ctx, e.db.Bun, db.SyncResourceFilter{ConnectorID: connectorID, ResourceType: rt, Q: q, Stale: stale, Page: p})
 }
 
+// auditMatch writes the audit entry of a decision, given the record's match before and after.
+type auditMatch func(tx bun.Tx, before, after any) error
+
 // decideMatch loads a connector's user record for an admin's decision and writes it with its
 // audit entry.
-func (e *Engine) decideMatch(ctx context.Context, a Actor, connectorID, resourceID uuid.UUID, action string, decide func(tx bun.Tx, r *db.SyncResource) error) (*db.SyncResource, error) {
+func (e *Engine) decideMatch(ctx context.Context, a Actor, connectorID, resourceID uuid.UUID, audit auditMatch, decide func(tx bun.Tx, r *db.SyncResource) error) (*db.SyncResource, error) {
 	var r *db.SyncResource
 	err := e.inTx(ctx, func(tx bun.Tx) error {
 		if _, err := e.syncTarget(ctx, tx, connectorID, "user"); err != nil {
@@ -138,7 +141,7 @@ func (e *Engine) decideMatch(ctx context.Context, a Actor, connectorID, resource
 		if err := db.UpdateSyncResourceMatch(ctx, tx, r); err != nil {
 			return err
 		}
-		return e.audit(ctx, tx, a, "connector", connectorID.String(), "connector.match_"+action, before, matchState(r))
+		return audit(tx, before, matchState(r))
 	})
 	if err != nil {
 		return nil, err
@@ -154,7 +157,9 @@ func strPtr(s string) *string { return &s }
 
 // LinkMatch links a user record to a live user of the admin's choosing (manual).
 func (e *Engine) LinkMatch(ctx context.Context, a Actor, connectorID, resourceID, userID uuid.UUID) (*db.SyncResource, error) {
-	return e.decideMatch(ctx, a, connectorID, resourceID, "linked", func(tx bun.Tx, r *db.SyncResource) error {
+	return e.decideMatch(ctx, a, connectorID, resourceID, func(tx bun.Tx, before, after any) error {
+		return e.audit(ctx, tx, a, "connector", connectorID.String(), "connector.match_linked", before, after)
+	}, func(tx bun.Tx, r *db.SyncResource) error {
 		u, err := db.FindUser(ctx, tx, userID)
 		if errors.Is(err, db.ErrNotFound) {
 			return Invalid("userId", "no user has the id %s", userID)
@@ -171,7 +176,9 @@ func (e *Engine) LinkMatch(ctx context.Context, a Actor, connectorID, resourceID
 
 // SkipMatch marks a user record as intentionally not matched (skipped).
 func (e *Engine) SkipMatch(ctx context.Context, a Actor, connectorID, resourceID uuid.UUID) (*db.SyncResource, error) {
-	return e.decideMatch(ctx, a, connectorID, resourceID, "skipped", func(tx bun.Tx, r *db.SyncResource) error {
+	return e.decideMatch(ctx, a, connectorID, resourceID, func(tx bun.Tx, before, after any) error {
+		return e.audit(ctx, tx, a, "connector", connectorID.String(), "connector.match_skipped", before, after)
+	}, func(tx bun.Tx, r *db.SyncResource) error {
 		r.MatchStatus, r.UserID, r.MatchedBy = strPtr("skipped"), nil, strPtr("admin")
 		return db.UnlinkExternalIdentity(ctx, tx, r, nil)
 	})
@@ -179,7 +186,9 @@ func (e *Engine) SkipMatch(ctx context.Context, a Actor, connectorID, resourceID
 
 // UnlinkMatch removes a record's link; it is unmatched until the next run rematches it.
 func (e *Engine) UnlinkMatch(ctx context.Context, a Actor, connectorID, resourceID uuid.UUID) (*db.SyncResource, error) {
-	return e.decideMatch(ctx, a, connectorID, resourceID, "unlinked", func(tx bun.Tx, r *db.SyncResource) error {
+	return e.decideMatch(ctx, a, connectorID, resourceID, func(tx bun.Tx, before, after any) error {
+		return e.audit(ctx, tx, a, "connector", connectorID.String(), "connector.match_unlinked", before, after)
+	}, func(tx bun.Tx, r *db.SyncResource) error {
 		r.MatchStatus, r.UserID, r.Candidates, r.MatchedBy = strPtr("unmatched"), nil, []uuid.UUID{}, nil
 		return db.UnlinkExternalIdentity(ctx, tx, r, nil)
 	})
@@ -188,7 +197,9 @@ func (e *Engine) UnlinkMatch(ctx context.Context, a Actor, connectorID, resource
 // CreateUserForMatch creates an unconfirmed user from a record's email and display name and
 // links the record to it (manual).
 func (e *Engine) CreateUserForMatch(ctx context.Context, a Actor, connectorID, resourceID uuid.UUID) (*db.SyncResource, error) {
-	return e.decideMatch(ctx, a, connectorID, resourceID, "user_created", func(tx bun.Tx, r *db.SyncResource) error {
+	return e.decideMatch(ctx, a, connectorID, resourceID, func(tx bun.Tx, before, after any) error {
+		return e.audit(ctx, tx, a, "connector", connectorID.String(), "connector.match_user_created", before, after)
+	}, func(tx bun.Tx, r *db.SyncResource) error {
 		if r.Email == "" {
 			return Conflict("record %s has no email; a user needs one. Link it to an existing user instead", r.ExternalID)
 		}

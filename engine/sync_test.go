@@ -313,3 +313,30 @@ func addGroup(c *ldap.Conn, base, cn string, members ...string) error {
 	req.Attribute("member", members)
 	return c.Add(req)
 }
+
+// A directory's extra user attributes reach the records and, through a mapping, profiles.
+func TestSyncLDAPExtraAttributesMapToProfiles(t *testing.T) {
+	f := setupSync(t)
+	cfg := map[string]any{}
+	if err := json.Unmarshal(f.conn.Config, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	cfg["userAttributes"] = "title, departmentNumber"
+	if _, err := f.eng.UpdateConnector(f.ctx, f.actor(), f.conn.ID, engine.ConnectorInput{Name: f.conn.Name, Type: "ldap", Config: cfg}); err != nil {
+		t.Fatal(err)
+	}
+	f.person(t, "ext", "Extra Person", "extra@example.test", map[string][]string{"title": {"Engineer"}, "departmentNumber": {"42", "43"}})
+	u := dbtest.User(t, f.db, "extra@example.test")
+	f.configure(t, sync.Config{AttributeMappings: []sync.Mapping{
+		{SourcePath: "attributes.title", TargetField: "title", WriteMode: sync.OverwriteAlways, Enabled: true},
+		{SourcePath: "attributes.departmentNumber", TargetField: "department", WriteMode: sync.OverwriteAlways, Enabled: true},
+	}})
+	_, st := f.run(t, engine.SyncStart{})
+	prof, err := db.FindProfile(f.ctx, f.db.Bun, u.ID)
+	if err != nil || prof.Title == nil || *prof.Title != "Engineer" || prof.Department == nil || *prof.Department != "42" || st.Mapped != 2 {
+		t.Fatalf("profile: %+v %+v %v", prof, st, err)
+	}
+	cfg["userAttributes"] = "title, bad name!"
+	_, err = f.eng.UpdateConnector(f.ctx, f.actor(), f.conn.ID, engine.ConnectorInput{Name: f.conn.Name, Type: "ldap", Config: cfg})
+	wantValidation(t, err, "config.userAttributes")
+}

@@ -34,6 +34,8 @@ type connector struct {
 	baseDN, userBaseDN, groupBaseDN string
 	userFilter, groupFilter         string
 	pageSize                        int
+	// extraAttrs are read into listed users' attributes as they are named.
+	extraAttrs []string
 	// createBase is where accounts go when createAccount has no ou.
 	createBase string
 	// upnSuffix is the domain of new accounts' userPrincipalName (AD only).
@@ -53,7 +55,8 @@ func newConnector(f *flavor, cfg connectors.Config) (*connector, error) {
 		bindDN:   cfg.String("bindDN"), bindPassword: cfg.String("bindPassword"),
 		baseDN: cfg.String("baseDN"), userBaseDN: cfg.String("userBaseDN"), groupBaseDN: cfg.String("groupBaseDN"),
 		userFilter: cfg.String("userFilter"), groupFilter: cfg.String("groupFilter"),
-		pageSize: cfg.Int("pageSize"),
+		extraAttrs: extraAttributes(cfg),
+		pageSize:   cfg.Int("pageSize"),
 	}
 	if pem := cfg.String("caCert"); pem != "" {
 		if c.tls.RootCAs, err = parseCA(pem); err != nil {

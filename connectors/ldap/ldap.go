@@ -12,6 +12,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"net/url"
+	"regexp"
 	"strings"
 
 	goldap "github.com/go-ldap/ldap/v3"
@@ -112,6 +113,8 @@ func configSchema(f *flavor, urlExample, bindExample, baseExample string) []conn
 			Help: "The LDAP filter that says what a user is, for lookups and listings. Empty: " + f.userFilter + "."},
 		{Name: "groupFilter", Label: "Group filter", Kind: connectors.KindString, Placeholder: f.groupFilter,
 			Help: "The LDAP filter that says what a group is. Empty: " + f.groupFilter + "."},
+		{Name: "userAttributes", Label: "Extra user attributes", Kind: connectors.KindStringList, Placeholder: "title, department, employeeNumber",
+			Help: "Directory attributes read into each listed user's attributes, for sync attribute mappings such as attributes.department. One value is kept as text, several as a list."},
 		{Name: "pageSize", Label: "Page size", Kind: connectors.KindInteger, Default: 1000,
 			Help: "Entries per page when listing (RFC 2696 paging). Active Directory sends at most 1000 per page whatever is asked."},
 	}
@@ -149,10 +152,29 @@ func validate(cfg connectors.Config) []connectors.FieldError {
 			bad("caCert", "%v", err)
 		}
 	}
+	for _, a := range extraAttributes(cfg) {
+		if !attrName.MatchString(a) {
+			bad("userAttributes", "%q is not an attribute name such as department (letters, digits and hyphens)", a)
+		}
+	}
+	if n := len(extraAttributes(cfg)); n > maxExtraAttributes {
+		bad("userAttributes", "at most %d extra attributes, not %d", maxExtraAttributes, n)
+	}
 	if n := cfg.Int("pageSize"); n < 1 || n > maxPageSize {
 		bad("pageSize", "pageSize must be between 1 and %d, not %d", maxPageSize, n)
 	}
 	return problems
+}
+
+var attrName = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9-]{0,63}$`)
+
+// maxExtraAttributes bounds what each listed user carries.
+const maxExtraAttributes = 32
+
+// extraAttributes are the configured extra user attributes.
+func extraAttributes(cfg connectors.Config) []string {
+	l, _ := cfg["userAttributes"].([]string)
+	return l
 }
 
 func dnError(err error) error {

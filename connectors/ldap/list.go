@@ -140,11 +140,11 @@ func decodeCursor(cursor string) (string, error) {
 
 func (c *connector) userAttributes() []string {
 	if c.f.ad {
-		return []string{"objectGUID", "sAMAccountName", "userPrincipalName", "mail", "displayName", "cn", "givenName", "sn",
-			"memberOf", "userAccountControl", "whenCreated", "whenChanged"}
+		return append([]string{"objectGUID", "sAMAccountName", "userPrincipalName", "mail", "displayName", "cn", "givenName", "sn",
+			"memberOf", "userAccountControl", "whenCreated", "whenChanged"}, c.extraAttrs...)
 	}
-	return []string{"entryUUID", "uid", "mail", "displayName", "cn", "givenName", "sn",
-		"memberOf", "pwdAccountLockedTime", "createTimestamp", "modifyTimestamp"}
+	return append([]string{"entryUUID", "uid", "mail", "displayName", "cn", "givenName", "sn",
+		"memberOf", "pwdAccountLockedTime", "createTimestamp", "modifyTimestamp"}, c.extraAttrs...)
 }
 
 func (c *connector) groupAttributes() []string {
@@ -207,6 +207,17 @@ func (c *connector) record(resource string, e *rawEntry) (connectors.Record, *ra
 		for _, name := range []string{"givenName", "sn", "userPrincipalName", "cn"} {
 			if v := get(name); v != "" {
 				attrs[name] = v
+			}
+		}
+		for _, name := range c.extraAttrs {
+			if a := e.attr(name); a != nil && len(a.values) == 1 {
+				attrs[name] = string(a.values[0])
+			} else if a != nil && len(a.values) > 1 {
+				vs := make([]any, len(a.values))
+				for i, v := range a.values {
+					vs[i] = string(v)
+				}
+				attrs[name] = vs
 			}
 		}
 		if c.f.ad {
