@@ -221,6 +221,9 @@ func (e *Engine) Start(ctx context.Context) error {
 	if err := e.startSyncSchedules(ctx, sched); err != nil {
 		return err
 	}
+	if err := e.resumeSyncRuns(ctx); err != nil {
+		e.log.Error("resume sync runs", "error", err)
+	}
 	sched.Start()
 	return nil
 }

@@ -183,6 +183,23 @@ func (e *Engine) SyncRecord(ctx context.Context, a Actor, connectorID uuid.UUID,
 	return db.FindSyncRun(ctx, e.db.Bun, run.ID)
 }
 
+// resumeSyncRuns queues a job for every run left pending or running, when this process
+// starts: a run whose process died would otherwise wait for River to rescue its job, an hour
+// later. A run another replica is still working keeps its advisory lock, and the extra job
+// finds it locked and ends.
+func (e *Engine) resumeSyncRuns(ctx context.Context) error {
+	runs, err := db.ListUnfinishedSyncRuns(ctx, e.db.Bun)
+	if err != nil {
+		return err
+	}
+	for _, r := range runs {
+		if _, err := e.jobs.Insert(ctx, syncRunArgs{RunID: r.ID}, nil); err != nil {
+			return fmt.Errorf("queue sync run %s: %w", r.ID, err)
+		}
+	}
+	return nil
+}
+
 // syncRunArgs is the job that works a sync run.
 type syncRunArgs struct {
 	RunID uuid.UUID `json:"runId"`
@@ -525,8 +542,12 @@ func (e *Engine) applySync(ctx context.Context, c *db.Connector, run *db.SyncRun
 				return errSyncHold
 			}
 		}
-		if _, err := db.SetSyncRunPhase(ctx, tx, run.ID, run.Phase, now); err != nil {
+		// Lock the run until commit, and honour a cancel that came in meanwhile: a cancel
+		// after this point finds the run completed.
+		if cancel, err := db.SetSyncRunPhase(ctx, tx, run.ID, run.Phase, now); err != nil {
 			return err
+		} else if cancel {
+			return errSyncCancelled
 		}
 		if run.DryRun {
 			rows, err := db.ReportRows(ctx, tx)
