@@ -64,52 +64,6 @@ func ParsePath(s string) (Path, error) {
 	return Path{Field: "attributes", Keys: parts[1:]}, nil
 }
 
-// String is the path as written.
-func (p Path) String() string {
-	if p.Field != "attributes" {
-		return p.Field
-	}
-	return "attributes." + strings.Join(p.Keys, ".")
-}
-
-// Lookup reads the path's value from a record as text: "" when absent; a list gives its first
-// element, as directories return single-valued attributes as one-element lists.
-func (p Path) Lookup(r connectors.Record) string {
-	switch p.Field {
-	case "externalId":
-		return r.ExternalID
-	case "username":
-		return r.Username
-	case "email":
-		return r.Email
-	case "displayName":
-		return r.DisplayName
-	}
-	var v any = r.Attributes
-	for _, k := range p.Keys {
-		m, ok := v.(map[string]any)
-		if !ok {
-			return ""
-		}
-		v = m[k]
-	}
-	if l, ok := v.([]any); ok {
-		if len(l) == 0 {
-			return ""
-		}
-		v = l[0]
-	}
-	switch x := v.(type) {
-	case nil:
-		return ""
-	case string:
-		return x
-	default:
-		b, _ := json.Marshal(x)
-		return string(b)
-	}
-}
-
 // Keep reports whether the filters keep a record: its email in one of the domains, when any
 // are given.
 func (f Filters) Keep(r connectors.Record) bool {
