@@ -77,6 +77,9 @@ func (e *Engine) startSyncRun(ctx context.Context, a Actor, connectorID uuid.UUI
 		if err != nil {
 			return err
 		}
+		if !c.Enabled {
+			return Conflict("connector %s is disabled; enable it on its Configuration tab before syncing it", c.Name)
+		}
 		if active, err := db.FindActiveSyncRun(ctx, tx, connectorID, rt); err == nil {
 			return activeRunConflict(c, active)
 		} else if !errors.Is(err, db.ErrNotFound) {
