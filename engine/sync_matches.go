@@ -70,6 +70,25 @@ func (e *Engine) SyncMatches(ctx context.Context, connectorID uuid.UUID, filter,
 	if err != nil {
 		return nil, 0, err
 	}
+	items, err := e.matchItems(ctx, rows)
+	if err != nil {
+		return nil, 0, err
+	}
+	return items, total, nil
+}
+
+// MatchItemOf is the review's line of one user record, as the match actions leave it.
+func (e *Engine) MatchItemOf(ctx context.Context, r *db.SyncResource) (MatchItem, error) {
+	items, err := e.matchItems(ctx, []db.SyncResource{*r})
+	if err != nil {
+		return MatchItem{}, err
+	}
+	return items[0], nil
+}
+
+// matchItems turns user records into review lines, with their users and candidates loaded
+// in one query.
+func (e *Engine) matchItems(ctx context.Context, rows []db.SyncResource) ([]MatchItem, error) {
 	var ids []uuid.UUID
 	for _, r := range rows {
 		ids = append(ids, r.Candidates...)
@@ -79,7 +98,7 @@ func (e *Engine) SyncMatches(ctx context.Context, connectorID uuid.UUID, filter,
 	}
 	users, err := db.FindMatchCandidates(ctx, e.db.Bun, ids)
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
 	items := make([]MatchItem, len(rows))
 	for i, r := range rows {
@@ -106,7 +125,7 @@ func (e *Engine) SyncMatches(ctx context.Context, connectorID uuid.UUID, filter,
 		}
 		items[i] = it
 	}
-	return items, total, nil
+	return items, nil
 }
 
 // SyncResources lists a page of a (connector, resource type)'s cached records.
