@@ -31,6 +31,12 @@ type badRequest struct{ msg string }
 
 func (e *badRequest) Error() string { return e.msg }
 
+// notFoundError is a 404 that says what names nothing, where "not found" would leave the
+// caller guessing which part of the address is wrong.
+type notFoundError struct{ msg string }
+
+func (e *notFoundError) Error() string { return e.msg }
+
 // permissionError is a missing permission (403).
 type permissionError struct {
 	perm  engine.Permission
@@ -82,6 +88,8 @@ func classify(err error) (int, apiError) {
 		mberr   *http.MaxBytesError
 		lerr    *engine.LoginRefusedError
 		lintErr *engine.LintError
+		nferr   *notFoundError
+		nosync  *engine.NoSyncError
 	)
 	switch {
 	case errors.As(err, &verr):
@@ -104,6 +112,10 @@ func classify(err error) (int, apiError) {
 		return http.StatusForbidden, apiError{Code: "cross_origin", Message: err.Error()}
 	case errors.Is(err, errUnauthenticated), errors.Is(err, errBadToken), errors.Is(err, errBadAuthHeader):
 		return http.StatusUnauthorized, apiError{Code: "unauthenticated", Message: err.Error()}
+	case errors.As(err, &nferr):
+		return http.StatusNotFound, apiError{Code: "not_found", Message: nferr.msg}
+	case errors.As(err, &nosync):
+		return http.StatusNotFound, apiError{Code: "not_found", Message: nosync.Error()}
 	case errors.Is(err, db.ErrNotFound), errors.Is(err, errNotFoundPage):
 		return http.StatusNotFound, apiError{Code: "not_found", Message: "not found"}
 	case errors.Is(err, context.Canceled):

@@ -101,6 +101,26 @@ func (s *Server) routes() []route {
 		{method: "POST", pattern: "/api/connectors/{id}/execute", perm: connManage, h: s.executeConnectorAPI},
 		{method: "GET", pattern: "/api/connectors/{id}/executions", perm: connRead, h: s.listExecutionsAPI},
 
+		// Resource sync API: reading configuration, runs, records and matches needs
+		// connector:read; configuring, running, allowing or cancelling a run and deciding
+		// matches need connector:manage. The match review is of user records only.
+		{method: "GET", pattern: "/api/connectors/{id}/sync/{rt}/config", perm: connRead, h: s.showSyncConfigAPI},
+		{method: "PUT", pattern: "/api/connectors/{id}/sync/{rt}/config", perm: connManage, h: s.saveSyncConfigAPI},
+		{method: "POST", pattern: "/api/connectors/{id}/sync/{rt}/run", perm: connManage, h: s.startSyncAPI},
+		{method: "GET", pattern: "/api/connectors/{id}/sync/{rt}/runs", perm: connRead, h: s.listSyncRunsAPI},
+		{method: "POST", pattern: "/api/connectors/{id}/sync/{rt}/records", perm: connManage, h: s.syncRecordAPI},
+		{method: "GET", pattern: "/api/connectors/{id}/sync/{rt}/resources", perm: connRead, h: s.listSyncResourcesAPI},
+		{method: "GET", pattern: "/api/connectors/{id}/sync/user/matches", perm: connRead, h: s.listSyncMatchesAPI},
+		{method: "POST", pattern: "/api/connectors/{id}/sync/user/matches/bulk-skip", perm: connManage, h: s.bulkSkipMatchesAPI},
+		{method: "POST", pattern: "/api/connectors/{id}/sync/user/matches/{resourceId}/link", perm: connManage, h: s.decideMatchAPI(linkMatch)},
+		{method: "POST", pattern: "/api/connectors/{id}/sync/user/matches/{resourceId}/skip", perm: connManage, h: s.decideMatchAPI(skipMatch)},
+		{method: "POST", pattern: "/api/connectors/{id}/sync/user/matches/{resourceId}/create-user", perm: connManage, h: s.decideMatchAPI(createUserForMatch)},
+		{method: "POST", pattern: "/api/connectors/{id}/sync/user/matches/{resourceId}/unlink", perm: connManage, h: s.decideMatchAPI(unlinkMatch)},
+		{method: "GET", pattern: "/api/sync-runs/{runId}", perm: connRead, h: s.showSyncRunAPI},
+		{method: "GET", pattern: "/api/sync-runs/{runId}/changes", perm: connRead, h: s.listSyncChangesAPI},
+		{method: "POST", pattern: "/api/sync-runs/{runId}/allow", perm: connManage, h: s.allowSyncAPI},
+		{method: "POST", pattern: "/api/sync-runs/{runId}/cancel", perm: connManage, h: s.cancelSyncAPI},
+
 		// Connector pages: reading needs connector:read; whatever writes or contacts the target
 		// (test, execute) needs connector:manage. The wizard's steps are posts because they carry
 		// sealed secrets, which never belong in a URL; they store nothing until POST /connectors.

@@ -17,6 +17,9 @@ import (
 // sweepIDs are real ids for the path parameters of the route table.
 type sweepIDs struct {
 	user, token, notification, incident, connector, workflow, run, task string
+	// syncConnector is a connector whose type syncs users, syncRun one of its runs and
+	// syncResource one of its user records: the sync routes reach their handlers with them.
+	syncConnector, syncRun, syncResource string
 }
 
 func (ids sweepIDs) fill(t *testing.T, pattern string) string {
@@ -32,6 +35,8 @@ func (ids sweepIDs) fill(t *testing.T, pattern string) string {
 		id = ids.notification
 	case strings.HasPrefix(path, "/api/incidents/"), strings.HasPrefix(path, "/incidents/"):
 		id = ids.incident
+	case (strings.HasPrefix(path, "/api/connectors/") || strings.HasPrefix(path, "/connectors/")) && strings.Contains(path, "/sync/"):
+		id = ids.syncConnector
 	case strings.HasPrefix(path, "/api/connectors/"), strings.HasPrefix(path, "/connectors/"):
 		id = ids.connector
 	case strings.HasPrefix(path, "/api/workflows/"), strings.HasPrefix(path, "/workflows/"):
@@ -46,6 +51,9 @@ func (ids sweepIDs) fill(t *testing.T, pattern string) string {
 	path = strings.ReplaceAll(path, "{tokenId}", ids.token)
 	path = strings.ReplaceAll(path, "{templateId}", "access-request")
 	path = strings.ReplaceAll(path, "{step}", "end")
+	path = strings.ReplaceAll(path, "{rt}", "user")
+	path = strings.ReplaceAll(path, "{runId}", ids.syncRun)
+	path = strings.ReplaceAll(path, "{resourceId}", ids.syncResource)
 	if strings.ContainsAny(path, "{}") || strings.Contains(path, "//") {
 		t.Fatalf("route %s: the sweep does not know how to fill %q; add its parameter to sweepIDs", pattern, path)
 	}
@@ -119,6 +127,15 @@ var sweepBodies = map[string]any{
 	"POST /connectors/{id}/execute":     url.Values{"command": {"wait"}, "param.duration": {"0s"}},
 	"POST /connectors/{id}/delete":      url.Values{},
 	"POST /connectors/{id}/restore":     url.Values{},
+
+	// Resource sync. The sweep's directory is unreachable, so a record synced now answers
+	// 200 with a failed run (or 409 while a run is queued); its one record has no email, so
+	// Create user is a 409 and the Resource Manager's sweep adds no user.
+	"PUT /api/connectors/{id}/sync/{rt}/config":                     map[string]any{"staleRetention": "24h"},
+	"POST /api/connectors/{id}/sync/{rt}/run":                       map[string]any{"dryRun": true},
+	"POST /api/connectors/{id}/sync/{rt}/records":                   map[string]any{"externalId": "0b8f4c8e-4f7a-4a53-9c2e-1d9d2b8f1a11"},
+	"POST /api/connectors/{id}/sync/user/matches/{resourceId}/link": map[string]any{"userId": "00000000-0000-0000-0000-000000000000"},
+	"POST /api/connectors/{id}/sync/user/matches/bulk-skip":         map[string]any{"resourceIds": []string{"00000000-0000-0000-0000-000000000000"}},
 
 	// Insert from Template: a delay connector is no Authifi, so both answer 422.
 	"POST /api/workflows/{id}/insert-template":    map[string]any{"templateId": "access-request", "bindings": map[string]any{"authifi": "Sweep target", "role": "role", "justification": "justification"}},
@@ -194,9 +211,28 @@ func TestEveryRouteChecksItsPermissionForEveryRole(t *testing.T) {
 	if err != nil || len(tasks) != 1 {
 		t.Fatalf("task: %v %v", tasks, err)
 	}
+	// A directory nobody listens at: creating its connector contacts nothing, and the run
+	// queued on it stays queued, since this server works no jobs.
+	dir, err := ts.Engine.CreateConnector(ctx, actor, engine.ConnectorInput{Name: "Sweep directory", Type: "ldap", Config: map[string]any{
+		"url": "ldap://127.0.0.1:1", "bindDN": "cn=floh,dc=example,dc=test", "bindPassword": "sweep-secret", "baseDN": "dc=example,dc=test",
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	syncRun, err := ts.Engine.StartSync(ctx, actor, dir.ID, "user", engine.SyncStart{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var syncResource string
+	err = ts.DB.Bun.NewRaw(`INSERT INTO sync_resources (connector_id, resource_type, external_id, display_name, hash,
+		first_seen_at, synced_at, match_status) VALUES (?, 'user', 'sweep-person', 'Sweep Person', '\x00', now(), now(), 'unmatched')
+		RETURNING id`, dir.ID).Scan(ctx, &syncResource)
+	if err != nil {
+		t.Fatal(err)
+	}
 	ids := sweepIDs{user: target.ID.String(), token: tok.ID.String(), notification: notes[0].ID.String(),
 		incident: inc.ID.String(), connector: conn.ID.String(), workflow: wf.ID.String(), run: run.ID.String(),
-		task: tasks[0].ID.String()}
+		task: tasks[0].ID.String(), syncConnector: dir.ID.String(), syncRun: syncRun.ID.String(), syncResource: syncResource}
 
 	type role struct {
 		name, subject string
@@ -581,19 +617,36 @@ var routePermissions = map[string]string{
 	"POST /api/connectors/{id}/test":      "connector:manage",
 	"POST /api/connectors/{id}/execute":   "connector:manage",
 	"GET /api/connectors/{id}/executions": "connector:read",
-	"GET /connectors":                     "connector:read",
-	"GET /connectors/new":                 "connector:manage",
-	"POST /connectors/new":                "connector:manage",
-	"POST /connectors":                    "connector:manage",
-	"GET /connectors/{id}":                "connector:read",
-	"POST /connectors/{id}":               "connector:manage",
-	"POST /connectors/{id}/test":          "connector:manage",
-	"POST /connectors/{id}/execute":       "connector:manage",
-	"GET /connectors/{id}/delete":         "connector:manage",
-	"POST /connectors/{id}/delete":        "connector:manage",
-	"POST /connectors/{id}/restore":       "connector:manage",
-	"GET /incidents":                      "event:read",
-	"GET /incidents/{id}":                 "event:read",
+
+	"GET /api/connectors/{id}/sync/{rt}/config":                            "connector:read",
+	"PUT /api/connectors/{id}/sync/{rt}/config":                            "connector:manage",
+	"POST /api/connectors/{id}/sync/{rt}/run":                              "connector:manage",
+	"GET /api/connectors/{id}/sync/{rt}/runs":                              "connector:read",
+	"POST /api/connectors/{id}/sync/{rt}/records":                          "connector:manage",
+	"GET /api/connectors/{id}/sync/{rt}/resources":                         "connector:read",
+	"GET /api/connectors/{id}/sync/user/matches":                           "connector:read",
+	"POST /api/connectors/{id}/sync/user/matches/bulk-skip":                "connector:manage",
+	"POST /api/connectors/{id}/sync/user/matches/{resourceId}/link":        "connector:manage",
+	"POST /api/connectors/{id}/sync/user/matches/{resourceId}/skip":        "connector:manage",
+	"POST /api/connectors/{id}/sync/user/matches/{resourceId}/create-user": "connector:manage",
+	"POST /api/connectors/{id}/sync/user/matches/{resourceId}/unlink":      "connector:manage",
+	"GET /api/sync-runs/{runId}":                                           "connector:read",
+	"GET /api/sync-runs/{runId}/changes":                                   "connector:read",
+	"POST /api/sync-runs/{runId}/allow":                                    "connector:manage",
+	"POST /api/sync-runs/{runId}/cancel":                                   "connector:manage",
+	"GET /connectors":                                                      "connector:read",
+	"GET /connectors/new":                                                  "connector:manage",
+	"POST /connectors/new":                                                 "connector:manage",
+	"POST /connectors":                                                     "connector:manage",
+	"GET /connectors/{id}":                                                 "connector:read",
+	"POST /connectors/{id}":                                                "connector:manage",
+	"POST /connectors/{id}/test":                                           "connector:manage",
+	"POST /connectors/{id}/execute":                                        "connector:manage",
+	"GET /connectors/{id}/delete":                                          "connector:manage",
+	"POST /connectors/{id}/delete":                                         "connector:manage",
+	"POST /connectors/{id}/restore":                                        "connector:manage",
+	"GET /incidents":                                                       "event:read",
+	"GET /incidents/{id}":                                                  "event:read",
 
 	"GET /settings":              "settings:manage",
 	"POST /settings/rotate-keys": "settings:manage",
