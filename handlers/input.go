@@ -99,14 +99,18 @@ const (
 
 // listPage reads page and pageSize. The API refuses bad values; pages fall back to defaults,
 // since a hand-edited address should still show something.
+// maxPage is the highest page a list answers.
+const maxPage = 1_000_000
+
 func listPage(r *http.Request) (db.Page, error) {
 	q := r.URL.Query()
 	p := db.Page{Page: 1, PageSize: defaultPageSize}
 	v := &engine.ValidationError{}
 	if s := q.Get("page"); s != "" {
 		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 {
-			v.Add("page", "must be a whole number from 1")
+		// The bound keeps the row offset (page × pageSize) far from overflowing.
+		if err != nil || n < 1 || n > maxPage {
+			v.Add("page", "must be a whole number from 1 to %d", maxPage)
 		} else {
 			p.Page = n
 		}

@@ -60,6 +60,7 @@ func TestBadInputIsRefusedAndWritesNothing(t *testing.T) {
 		{"malformed id: delete", "DELETE", "/api/users/' OR 1=1 --", nil, nil, 404, "not_found", ""},
 		{"bad page size", "GET", "/api/users?pageSize=501", nil, nil, 422, "validation_failed", "pageSize"},
 		{"bad page", "GET", "/api/users?page=0", nil, nil, 422, "validation_failed", "page"},
+		{"page past the last one a list answers", "GET", "/api/users?page=9223372036854775807", nil, nil, 422, "validation_failed", "page"},
 		{"bad flag", "GET", "/api/users?includeDeleted=maybe", nil, nil, 422, "validation_failed", "includeDeleted"},
 		{"bad audit time", "GET", "/api/audit?from=yesterday", nil, nil, 422, "validation_failed", "from"},
 		{"bad event sub-type", "GET", "/api/events?subType=nope", nil, nil, 422, "validation_failed", "subType"},
