@@ -101,6 +101,25 @@ func FindLiveUsersByEmail(ctx context.Context, idb bun.IDB, email string) ([]Use
 	return users, nil
 }
 
+// FindUsersHoldingEmails returns which of emails some user holds exactly, letter case
+// included, deleted or not. It looks them up through the case-insensitive email index.
+func FindUsersHoldingEmails(ctx context.Context, idb bun.IDB, emails []string) ([]string, error) {
+	if len(emails) == 0 {
+		return nil, nil
+	}
+	lower := make([]string, len(emails))
+	for i, e := range emails {
+		lower[i] = strings.ToLower(e)
+	}
+	var held []string
+	err := idb.NewSelect().Table("users").Column("email").
+		Where("lower(email) IN (?)", bun.In(lower)).Where("email IN (?)", bun.In(emails)).Scan(ctx, &held)
+	if err != nil {
+		return nil, fmt.Errorf("find users holding emails: %w", err)
+	}
+	return held, nil
+}
+
 // UserFilter selects users for a list.
 type UserFilter struct {
 	Q              string // substring of email or display name
