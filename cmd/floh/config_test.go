@@ -232,7 +232,7 @@ func TestStuckRunTimeout(t *testing.T) {
 	if o, err := c.engineOptions(nil, nil); err != nil || o.StuckRunTimeout != c.StuckRunTimeout {
 		t.Fatalf("engine options: %v %v", o.StuckRunTimeout, err)
 	}
-	rows := settingsRows(c, "", "", false)
+	rows := settingsRows(c, "", "", false, nil)
 	if i := slices.IndexFunc(rows, func(s handlers.Setting) bool { return s.Name == "STUCK_RUN_TIMEOUT_MINUTES" }); i < 0 || rows[i].Value != "45" {
 		t.Fatalf("the settings page shows the effective timeout: %+v", rows)
 	}

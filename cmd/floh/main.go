@@ -20,7 +20,8 @@ import (
 const usage = `floh: identity-provisioning workflows
 
 Usage:
-  floh serve [--migrate]          start the server (see README: Configuration)
+  floh serve [--migrate] [--demo] start the server (see README: Configuration); --demo also
+                                  serves a generated LDAP directory and a connector to it
   floh migrate                    apply database migrations and exit
   floh token create --email <email> --name <name> [--permissions a,b] [--expires 30d]
                                   create an API token; prints only the token on stdout
@@ -57,6 +58,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 		fs.SetOutput(stderr)
 		migrate := fs.Bool("migrate", false, "apply pending migrations to an external database before serving")
+		demo := fs.Bool("demo", false, "also serve a demo LDAP directory of generated people, with a connector to it and Floh users to match (development only)")
 		if err := fs.Parse(args[1:]); err != nil {
 			return usageError(err.Error())
 		}
@@ -64,7 +66,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		if err != nil {
 			return err
 		}
-		return serve(ctx, cfg, *migrate, log, stdout)
+		if *demo && cfg.Production {
+			return usageError("--demo adds generated users and a connector to the database: it is for development, not FLOH_ENV=production")
+		}
+		return serve(ctx, cfg, serveOptions{migrate: *migrate, demo: *demo}, log, stdout)
 	case "migrate":
 		cfg, err := loadConfig(getenv)
 		if err != nil {

@@ -19,7 +19,15 @@ import (
 
 const devClientID = "floh-dev"
 
-func serve(ctx context.Context, cfg *config, migrate bool, log *slog.Logger, stdout io.Writer) (err error) {
+// serveOptions are serve's flags.
+type serveOptions struct {
+	// migrate applies pending migrations to an external database.
+	migrate bool
+	// demo runs the demo directory and keeps a connector pointed at it.
+	demo bool
+}
+
+func serve(ctx context.Context, cfg *config, opts serveOptions, log *slog.Logger, stdout io.Writer) (err error) {
 	if err := ensureDataDir(cfg.DataDir); err != nil {
 		return err
 	}
@@ -44,15 +52,15 @@ func serve(ctx context.Context, cfg *config, migrate bool, log *slog.Logger, std
 		// Stop the embedded cluster last, after every user of the pool is done.
 		err = errors.Join(err, d.close(context.WithoutCancel(ctx)))
 	}()
-	if err := d.prepareSchema(ctx, migrate, log); err != nil {
+	if err := d.prepareSchema(ctx, opts.migrate, log); err != nil {
 		return err
 	}
-	opts, err := cfg.engineOptions(d.DB, log)
+	engOpts, err := cfg.engineOptions(d.DB, log)
 	if err != nil {
 		return err
 	}
-	opts.Mailer = mailer
-	eng, err := engine.New(opts)
+	engOpts.Mailer = mailer
+	eng, err := engine.New(engOpts)
 	if err != nil {
 		return err
 	}
@@ -70,7 +78,15 @@ func serve(ctx context.Context, cfg *config, migrate bool, log *slog.Logger, std
 			return fmt.Errorf("seed demo users: %w", err)
 		}
 	}
-	hcfg.Settings = settingsRows(cfg, hcfg.OIDC.Issuer, smtpDesc, d.cluster != nil)
+	var dm *demo
+	if opts.demo {
+		if dm, err = startDemo(ctx, eng, log); err != nil {
+			return err
+		}
+		// Stopped after the engine (which stops first, below), before the database.
+		defer func() { err = errors.Join(err, dm.stop(ctx)) }()
+	}
+	hcfg.Settings = settingsRows(cfg, hcfg.OIDC.Issuer, smtpDesc, d.cluster != nil, dm)
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
@@ -91,7 +107,7 @@ func serve(ctx context.Context, cfg *config, migrate bool, log *slog.Logger, std
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
-	announce(stdout, cfg)
+	announce(stdout, cfg, dm)
 
 	select {
 	case err = <-served:
@@ -135,7 +151,7 @@ func devProvider(cfg *config, log *slog.Logger) (http.Handler, handlers.OIDCConf
 	return h, handlers.OIDCConfig{Issuer: issuer, ClientID: devClientID, ClientSecret: secret}, nil
 }
 
-func settingsRows(cfg *config, issuer, smtp string, embedded bool) []handlers.Setting {
+func settingsRows(cfg *config, issuer, smtp string, embedded bool, dm *demo) []handlers.Setting {
 	env := "development"
 	if cfg.Production {
 		env = "production"
@@ -152,6 +168,10 @@ func settingsRows(cfg *config, issuer, smtp string, embedded bool) []handlers.Se
 	if cfg.EncryptionKeyPrevious != nil {
 		rotation = "FLOH_ENCRYPTION_KEY_PREVIOUS is set: values encrypted with it are still readable"
 	}
+	demoDir := "off (floh serve --demo runs one)"
+	if dm != nil {
+		demoDir = fmt.Sprintf("%s: %d generated people, read by the connector %q", dm.dir.URL(), dm.people, dm.connector)
+	}
 	return []handlers.Setting{
 		{Name: "FLOH_ENV", Value: env},
 		{Name: "FLOH_BASE_URL", Value: cfg.BaseURL.String(), Help: "Links in emails and the OIDC redirect URI use it."},
@@ -166,11 +186,16 @@ func settingsRows(cfg *config, issuer, smtp string, embedded bool) []handlers.Se
 		{Name: "FLOH_RESCUE_STUCK_JOBS_AFTER", Value: cfg.RescueStuckJobsAfter.String(), Help: "How long a step's job may run before it is taken for dead (its server crashed) and worked again; keep it above the longest step timeout."},
 		{Name: "STUCK_RUN_TIMEOUT_MINUTES", Value: fmt.Sprintf("%d", int64(cfg.StuckRunTimeout/time.Minute)), Help: "A pending or running run that makes no progress for this many minutes fails as timed out (checked every minute)."},
 		{Name: "Session", Value: "idle timeout 8 h, absolute 24 h (cookie floh_sid)"},
+		{Name: "Demo directory", Value: demoDir, Help: "An LDAP directory served in-process for trying connector sync; its connector is updated on every start."},
 	}
 }
 
-func announce(w io.Writer, cfg *config) {
+func announce(w io.Writer, cfg *config, dm *demo) {
 	fmt.Fprintf(w, "\nFloh is running at %s\n", cfg.BaseURL)
+	if dm != nil {
+		fmt.Fprintf(w, "Demo directory: %d people at %s, synced through the connector %q: %s/connectors/%s\n",
+			dm.people, dm.dir.URL(), dm.connector, cfg.BaseURL, dm.connectorID)
+	}
 	if cfg.devOIDC() {
 		fmt.Fprintln(w, "Development sign-in (pick a user on the sign-in page, no password):")
 		for _, u := range engine.DemoUsers {
