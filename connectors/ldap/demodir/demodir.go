@@ -334,6 +334,7 @@ func init() {
 
 func known(key string) bool { return schemaTypes[key] }
 
+// session returns a connection's session, made on first use. The caller holds connMu.
 func (d *Directory) session(conn int) *session {
 	s := d.sessions[conn]
 	if s == nil {
