@@ -24,11 +24,11 @@ var DemoConnectorID = uuid.MustParse("d3a0f1c2-5e0b-4c7e-9a6d-0f10b0d1de00")
 
 // EnsureDemoConnector creates the demo directory's connector from in, or brings the existing
 // one up to date: the directory listens on a new port with a new password on every start, so
-// in.Config's values replace the stored ones (the secret sealed again) while the name,
-// description, enabled flag, mock settings and any other config an admin changed are kept. A
-// connector an admin deleted is restored, since --demo asks for it. created reports whether
-// it was made now.
-func (e *Engine) EnsureDemoConnector(ctx context.Context, in ConnectorInput) (c *db.Connector, created bool, err error) {
+// the config keys named in refresh take in.Config's values (a secret is sealed again) while
+// the name, description, enabled flag, mock settings and the rest of the config stay as an
+// admin left them. A connector an admin deleted is restored, since --demo asks for it.
+// created reports whether it was made now.
+func (e *Engine) EnsureDemoConnector(ctx context.Context, in ConnectorInput, refresh []string) (c *db.Connector, created bool, err error) {
 	system := Actor{Label: "system"}
 	err = e.inTx(ctx, func(tx bun.Tx) error {
 		var err error
@@ -70,7 +70,9 @@ func (e *Engine) EnsureDemoConnector(ctx context.Context, in ConnectorInput) (c 
 			stored = nil
 		}
 		maps.Copy(config, stored)
-		maps.Copy(config, in.Config)
+		for _, key := range refresh {
+			config[key] = in.Config[key]
+		}
 		mockData := map[string]any{}
 		if len(c.MockData) > 0 {
 			if err := json.Unmarshal(c.MockData, &mockData); err != nil {

@@ -30,7 +30,8 @@ func TestEnsureDemoConnectorCreatesOnceAndRepointsIt(t *testing.T) {
 		return engine.ConnectorInput{Name: "Demo directory", Type: "probe", Description: "the demo",
 			Config: map[string]any{"url": url, "token": token}}
 	}
-	c, created, err := f.eng.EnsureDemoConnector(f.ctx, demo("probe://first", "s1"))
+	refresh := []string{"url", "token"}
+	c, created, err := f.eng.EnsureDemoConnector(f.ctx, demo("probe://first", "s1"), refresh)
 	if err != nil || !created || c.ID != engine.DemoConnectorID || c.Name != "Demo directory" {
 		t.Fatalf("first start: %v created=%v %+v", err, created, c)
 	}
@@ -44,7 +45,9 @@ func TestEnsureDemoConnectorCreatesOnceAndRepointsIt(t *testing.T) {
 	if _, err := f.eng.UpdateConnector(f.ctx, f.actor(), c.ID, in); err != nil {
 		t.Fatal(err)
 	}
-	c, created, err = f.eng.EnsureDemoConnector(f.ctx, demo("probe://second", "the-second-secret"))
+	second := demo("probe://second", "the-second-secret")
+	second.Config["pageSize"] = 100 // not refreshed: the admin's 7 stays
+	c, created, err = f.eng.EnsureDemoConnector(f.ctx, second, refresh)
 	if err != nil || created || c.ID != engine.DemoConnectorID {
 		t.Fatalf("second start: %v created=%v", err, created)
 	}
@@ -73,7 +76,7 @@ func TestEnsureDemoConnectorCreatesOnceAndRepointsIt(t *testing.T) {
 	if _, err := f.eng.DeleteConnector(f.ctx, f.actor(), c.ID); err != nil {
 		t.Fatal(err)
 	}
-	if c, _, err = f.eng.EnsureDemoConnector(f.ctx, demo("probe://third", "s3")); err != nil || c.Deleted() {
+	if c, _, err = f.eng.EnsureDemoConnector(f.ctx, demo("probe://third", "s3"), refresh); err != nil || c.Deleted() {
 		t.Fatalf("after a delete: %v %+v", err, c)
 	}
 	got := strings.Join(auditActions(t, f, "connector", c.ID.String()), ", ")
@@ -96,7 +99,7 @@ func TestEnsureDemoConnectorRefusesATakenName(t *testing.T) {
 	if _, err := f.eng.CreateConnector(f.ctx, f.actor(), probeInput("Demo directory", "probe://mine")); err != nil {
 		t.Fatal(err)
 	}
-	_, _, err := f.eng.EnsureDemoConnector(f.ctx, probeInput("Demo directory", "probe://demo"))
+	_, _, err := f.eng.EnsureDemoConnector(f.ctx, probeInput("Demo directory", "probe://demo"), []string{"url", "token"})
 	wantConflict(t, err)
 	if !strings.Contains(err.Error(), `another connector is named "Demo directory"`) {
 		t.Errorf("message %q", err)

@@ -55,11 +55,13 @@ func connectDemo(ctx context.Context, eng *engine.Engine, dir *demodir.Directory
 	if err != nil {
 		return nil, fmt.Errorf("seed the demo directory's Floh users: %w", err)
 	}
+	// The directory's address and password are new on every start; the rest of the config is
+	// the admin's once the connector exists.
 	c, _, err := eng.EnsureDemoConnector(ctx, engine.ConnectorInput{
 		Name: demoConnectorName, Type: ldap.LDAP.Name, Config: dir.ConnectorConfig(),
 		Description: "The demo directory that floh serve --demo runs in-process: generated people and their departments, read-only. " +
 			"Its address and password change on every start; Floh updates them here.",
-	})
+	}, []string{"url", "bindPassword"})
 	if err != nil {
 		return nil, fmt.Errorf("the demo directory's connector: %w", err)
 	}

@@ -212,14 +212,21 @@ func (d *Directory) URL() string { return d.url }
 // BindPassword is BindDN's password, new on every Start.
 func (d *Directory) BindPassword() string { return d.password }
 
-// ConnectorConfig is the config of an ldap connector reading this directory. It sets no
-// attribute or filter: the connector's defaults for OpenLDAP fit.
+// ConnectorConfig is the config of an ldap connector reading this directory. The connector's
+// defaults for OpenLDAP fit it (no filter or attribute is set for them); it also reads the
+// people's job attributes (userAttributes), for sync attribute mappings such as
+// attributes.title or attributes.ou (the department).
 func (d *Directory) ConnectorConfig() map[string]any {
 	return map[string]any{
 		"url": d.url, "bindDN": BindDN, "bindPassword": d.password,
 		"baseDN": BaseDN, "userBaseDN": PeopleDN, "groupBaseDN": GroupsDN, "pageSize": pageSize,
+		"userAttributes": slices.Clone(extraAttributes),
 	}
 }
+
+// extraAttributes are the person attributes the demo connector reads beyond the ones the
+// ldap connector always reads.
+var extraAttributes = []string{"title", "ou", "departmentNumber", "l", "employeeNumber"}
 
 // People returns the people as they are now.
 func (d *Directory) People() []Person {

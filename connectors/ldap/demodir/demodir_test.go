@@ -168,7 +168,9 @@ func TestListPagesThroughEveryone(t *testing.T) {
 		r := byUID[p.UID]
 		if r.ExternalID != p.EntryUUID || r.Email != p.Mail || r.DisplayName != p.DisplayName ||
 			r.Attributes["givenName"] != p.GivenName || r.Attributes["sn"] != p.Surname ||
-			r.Attributes["modifyTimestamp"] != p.Modified.Format(time.RFC3339) || r.Attributes["dn"] != p.DN() {
+			r.Attributes["modifyTimestamp"] != p.Modified.Format(time.RFC3339) || r.Attributes["dn"] != p.DN() ||
+			r.Attributes["title"] != p.Title || r.Attributes["ou"] != p.Department || r.Attributes["departmentNumber"] != p.DepartmentNumber ||
+			r.Attributes["l"] != p.Location || r.Attributes["employeeNumber"] != p.EmployeeNumber {
 			t.Fatalf("person %+v listed as %+v", p, r)
 		}
 		if m := r.Attributes["memberOf"].([]string); len(m) != 1 || !strings.HasPrefix(m[0], "cn="+p.Department+",") {
