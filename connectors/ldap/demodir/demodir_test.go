@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"maps"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -332,6 +333,15 @@ func TestCommandsReadTheDirectory(t *testing.T) {
 	out, err = c.Execute(t.Context(), "listUsers", map[string]any{"filter": "(&(ou=" + p.Department + ")(uid=" + p.UID[:2] + "*))"})
 	if err != nil || out["count"].(int) < 1 {
 		t.Errorf("listUsers with a filter: %v %v", out, err)
+	}
+	// Sync one record now fetches a person by entryUUID, as List yields it.
+	listed, _ := list(t, c, connectors.ResourceUser, connectors.ListOptions{Filter: "(uid=" + p.UID + ")"})
+	got, err := c.(connectors.RecordGetter).GetRecord(t.Context(), connectors.ResourceUser, strings.ToUpper(p.EntryUUID))
+	if err != nil || len(listed) != 1 || !reflect.DeepEqual(got, listed[0]) {
+		t.Errorf("GetRecord %s: %v\n got %+v\nlist %+v", p.EntryUUID, err, got, listed)
+	}
+	if _, err := c.(connectors.RecordGetter).GetRecord(t.Context(), connectors.ResourceUser, "00000000-0000-4000-8000-000000000000"); err == nil {
+		t.Error("GetRecord of an unknown entryUUID found something")
 	}
 	if _, err := c.Execute(t.Context(), "disableAccount", map[string]any{"username": p.UID}); err == nil {
 		t.Error("the read-only directory took a change")
