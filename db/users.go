@@ -125,7 +125,9 @@ type UserFilter struct {
 	Q              string // substring of email or display name
 	Email          string // exact, case-insensitive
 	IncludeDeleted bool
-	Page           Page
+	// ActiveOnly keeps the users that may be linked to a record: live and not deactivated.
+	ActiveOnly bool
+	Page       Page
 }
 
 // ListUsers returns one page of users, newest first, and the total matching the filter.
@@ -137,6 +139,9 @@ func ListUsers(ctx context.Context, idb bun.IDB, f UserFilter) ([]User, int, err
 	}
 	if f.Email != "" {
 		q = q.Where("lower(u.email) = lower(?)", f.Email)
+	}
+	if f.ActiveOnly {
+		q = q.Where("u.active AND u.deleted_at IS NULL")
 	}
 	if f.Q != "" {
 		like := "%" + escapeLike(strings.ToLower(f.Q)) + "%"
