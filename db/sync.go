@@ -335,6 +335,16 @@ func ListSyncResources(ctx context.Context, idb bun.IDB, f SyncResourceFilter) (
 	return rows, int(total), nil
 }
 
+// FindSyncResource loads a cached record of a (connector, resource type).
+func FindSyncResource(ctx context.Context, idb bun.IDB, connectorID uuid.UUID, rt string, id uuid.UUID) (*SyncResource, error) {
+	r := new(SyncResource)
+	err := idb.NewSelect().Model(r).Where("id = ? AND connector_id = ? AND resource_type = ?", id, connectorID, rt).Scan(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("find sync resource %s: %w", id, notFound(err))
+	}
+	return r, nil
+}
+
 // FindSyncResourceForUpdate loads a cached record of a (connector, resource type) and locks it.
 func FindSyncResourceForUpdate(ctx context.Context, idb bun.IDB, connectorID uuid.UUID, rt string, id uuid.UUID) (*SyncResource, error) {
 	r := new(SyncResource)
