@@ -522,6 +522,10 @@ func (s *Server) connectorPage(ctx context.Context, r *http.Request, c *db.Conne
 	p.Connector.Health = h
 	for _, tb := range connectorTabs {
 		p.Tabs = append(p.Tabs, views.Tab{ID: tb.id, Label: tb.label, Href: tabURL(id, tb.id), Current: tb.id == tab})
+		// The Sync tab is there only for a type that lists records page by page (the guide).
+		if rts := s.engine.SyncResourceTypes(c); tb.id == "test" && len(rts) > 0 {
+			p.Tabs = append(p.Tabs, views.Tab{ID: "sync", Label: "Sync", Href: syncTabURL(id, rts[0]), Current: tab == "sync"})
+		}
 	}
 	return p, nil
 }
@@ -550,6 +554,11 @@ func (s *Server) showConnector(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	tab := r.URL.Query().Get("tab")
+	if tab == "sync" {
+		// The Sync tab has addresses of its own, one per resource type.
+		http.Redirect(w, r, syncTabURL(c.ID.String(), s.firstSyncType(c)), http.StatusSeeOther)
+		return nil
+	}
 	if !slices.ContainsFunc(connectorTabs, func(t struct{ id, label string }) bool { return t.id == tab }) {
 		tab = "overview"
 	}

@@ -136,6 +136,25 @@ func (s *Server) routes() []route {
 		{method: "POST", pattern: "/connectors/{id}/delete", perm: connManage, h: s.deleteConnector},
 		{method: "POST", pattern: "/connectors/{id}/restore", perm: connManage, h: s.restoreConnector},
 
+		// The Sync tab's pages (the guide, seed 004): connector:read to look, connector:manage
+		// for every change. The status card's poll is passive: watching a run is not activity.
+		// Allowing a held run asks first on a page of its own. The user picker lists users
+		// only to link one, which is a change.
+		{method: "GET", pattern: "/connectors/{id}/sync/{rt}", perm: connRead, h: s.showSync},
+		{method: "GET", pattern: "/connectors/{id}/sync/{rt}/status", perm: connRead, passive: true, h: s.syncStatus},
+		{method: "POST", pattern: "/connectors/{id}/sync/{rt}/config", perm: connManage, h: s.saveSyncConfigPage},
+		{method: "POST", pattern: "/connectors/{id}/sync/{rt}/run", perm: connManage, h: s.startSyncPage},
+		{method: "GET", pattern: "/connectors/{id}/sync/{rt}/runs/{runId}", perm: connRead, h: s.showSyncRun},
+		{method: "POST", pattern: "/connectors/{id}/sync/{rt}/runs/{runId}/cancel", perm: connManage, h: s.cancelSyncPage},
+		{method: "GET", pattern: "/connectors/{id}/sync/{rt}/runs/{runId}/allow", perm: connManage, h: s.confirmAllowSync},
+		{method: "POST", pattern: "/connectors/{id}/sync/{rt}/runs/{runId}/allow", perm: connManage, h: s.allowSyncPage},
+		{method: "GET", pattern: "/connectors/{id}/sync/user/matches/{resourceId}/link", perm: connManage, h: s.syncPicker},
+		{method: "POST", pattern: "/connectors/{id}/sync/user/matches/{resourceId}/link", perm: connManage, h: s.linkMatchPage},
+		{method: "POST", pattern: "/connectors/{id}/sync/user/matches/{resourceId}/skip", perm: connManage, h: s.skipMatchPage},
+		{method: "POST", pattern: "/connectors/{id}/sync/user/matches/{resourceId}/create-user", perm: connManage, h: s.createUserForMatchPage},
+		{method: "POST", pattern: "/connectors/{id}/sync/user/matches/{resourceId}/unlink", perm: connManage, h: s.unlinkMatchPage},
+		{method: "POST", pattern: "/connectors/{id}/sync/user/matches/bulk-skip", perm: connManage, h: s.bulkSkipPage},
+
 		// Workflows. Lint reads nothing but the connector catalogue, so reading suffices.
 		{method: "GET", pattern: "/api/workflows", perm: wfRead, h: s.listWorkflowsAPI},
 		{method: "POST", pattern: "/api/workflows", perm: wfCreate, h: s.createWorkflowAPI},

@@ -137,6 +137,19 @@ var sweepBodies = map[string]any{
 	"POST /api/connectors/{id}/sync/user/matches/{resourceId}/link": map[string]any{"userId": "00000000-0000-0000-0000-000000000000"},
 	"POST /api/connectors/{id}/sync/user/matches/bulk-skip":         map[string]any{"resourceIds": []string{"00000000-0000-0000-0000-000000000000"}},
 
+	// The Sync tab's pages, on the same directory: Sync now and the picker meet the queued
+	// run, the record has no email (Create user is refused), and the bulk skip's record does
+	// not exist, so nothing there adds a user.
+	"POST /connectors/{id}/sync/{rt}/config":                           url.Values{"strategy": {"full"}, "action": {"save"}},
+	"POST /connectors/{id}/sync/{rt}/run":                              url.Values{"dryRun": {"true"}},
+	"POST /connectors/{id}/sync/{rt}/runs/{runId}/cancel":              url.Values{},
+	"POST /connectors/{id}/sync/{rt}/runs/{runId}/allow":               url.Values{},
+	"POST /connectors/{id}/sync/user/matches/{resourceId}/link":        url.Values{"userId": {"00000000-0000-0000-0000-000000000000"}},
+	"POST /connectors/{id}/sync/user/matches/{resourceId}/skip":        url.Values{},
+	"POST /connectors/{id}/sync/user/matches/{resourceId}/create-user": url.Values{},
+	"POST /connectors/{id}/sync/user/matches/{resourceId}/unlink":      url.Values{},
+	"POST /connectors/{id}/sync/user/matches/bulk-skip":                url.Values{"resourceIds": {"00000000-0000-0000-0000-000000000003"}},
+
 	// Insert from Template: a delay connector is no Authifi, so both answer 422.
 	"POST /api/workflows/{id}/insert-template":    map[string]any{"templateId": "access-request", "bindings": map[string]any{"authifi": "Sweep target", "role": "role", "justification": "justification"}},
 	"POST /workflows/{id}/templates/{templateId}": url.Values{"slot.authifi": {"Sweep target"}, "slot.role": {"+new"}, "new.role": {"role"}, "slot.justification": {"+new"}, "new.justification": {"justification"}},
@@ -645,6 +658,20 @@ var routePermissions = map[string]string{
 	"GET /connectors/{id}/delete":                                          "connector:manage",
 	"POST /connectors/{id}/delete":                                         "connector:manage",
 	"POST /connectors/{id}/restore":                                        "connector:manage",
+	"GET /connectors/{id}/sync/{rt}":                                       "connector:read",
+	"GET /connectors/{id}/sync/{rt}/status":                                "connector:read",
+	"POST /connectors/{id}/sync/{rt}/config":                               "connector:manage",
+	"POST /connectors/{id}/sync/{rt}/run":                                  "connector:manage",
+	"GET /connectors/{id}/sync/{rt}/runs/{runId}":                          "connector:read",
+	"POST /connectors/{id}/sync/{rt}/runs/{runId}/cancel":                  "connector:manage",
+	"GET /connectors/{id}/sync/{rt}/runs/{runId}/allow":                    "connector:manage",
+	"POST /connectors/{id}/sync/{rt}/runs/{runId}/allow":                   "connector:manage",
+	"GET /connectors/{id}/sync/user/matches/{resourceId}/link":             "connector:manage",
+	"POST /connectors/{id}/sync/user/matches/{resourceId}/link":            "connector:manage",
+	"POST /connectors/{id}/sync/user/matches/{resourceId}/skip":            "connector:manage",
+	"POST /connectors/{id}/sync/user/matches/{resourceId}/create-user":     "connector:manage",
+	"POST /connectors/{id}/sync/user/matches/{resourceId}/unlink":          "connector:manage",
+	"POST /connectors/{id}/sync/user/matches/bulk-skip":                    "connector:manage",
 	"GET /incidents":                                                       "event:read",
 	"GET /incidents/{id}":                                                  "event:read",
 

@@ -270,3 +270,37 @@
     });
   });
 })();
+
+// "Select all on this page" of a list with checkboxes (the sync review's bulk skip): hidden
+// until this script can make it work; it ticks or clears every box of its name.
+(function () {
+  "use strict";
+  function reveal(root) {
+    var boxes = root && root.querySelectorAll ? root.querySelectorAll("[data-check-all]") : [];
+    Array.prototype.forEach.call(boxes, function (box) {
+      var label = box.closest("label");
+      if (label) {
+        label.hidden = false;
+      }
+    });
+  }
+  document.addEventListener("DOMContentLoaded", function () { reveal(document); });
+  document.addEventListener("htmx:afterSettle", function (evt) { reveal(evt.detail.elt); reveal(document); });
+  document.addEventListener("change", function (evt) {
+    var all = evt.target.closest && evt.target.closest("[data-check-all]");
+    if (all) {
+      var name = all.getAttribute("data-check-all");
+      Array.prototype.forEach.call(document.querySelectorAll('input[type=checkbox][name="' + name + '"]'), function (box) {
+        box.checked = all.checked;
+      });
+      return;
+    }
+    // Unticking one box unticks "select all"; ticking the last one ticks it.
+    var name2 = evt.target.name;
+    var master = name2 && document.querySelector('[data-check-all="' + name2 + '"]');
+    if (master) {
+      var boxes = document.querySelectorAll('input[type=checkbox][name="' + name2 + '"]');
+      master.checked = Array.prototype.every.call(boxes, function (b) { return b.checked; });
+    }
+  });
+})();

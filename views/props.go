@@ -586,6 +586,9 @@ type ConnectorPage struct {
 	Pager      Pager
 
 	Impact ConnectorImpact
+
+	// Sync is the Sync tab of one resource type.
+	Sync *SyncTab
 }
 
 // ConnectorImpact is the Impact tab: the workflows whose open draft or newest published
@@ -1378,4 +1381,320 @@ type DesignerStep struct {
 // DesignerEdge is one edge leaving the selected step.
 type DesignerEdge struct {
 	On, To, ToName string
+}
+
+// SyncTab is a connector's Sync tab for one resource type: status, Sync now, configuration,
+// the synced records, the match review (users) and the run history; or, with Run set, one run.
+type SyncTab struct {
+	ConnectorID  string
+	ResourceType string // user or group
+	// Noun is what the resource type's records are called: "users" or "groups".
+	Noun      string
+	SubTabs   []Tab
+	CanManage bool
+	// Missing is set when the connector's type does not list this resource type: the guide's
+	// message, with the way back.
+	Missing *SyncMissing
+	// TestFailed warns that the connector's last test failed; nil otherwise.
+	TestFailed *SyncTestWarning
+	Status     SyncStatus
+	Config     SyncConfigForm
+	Resources  SyncResources
+	// Review is the match review; nil on the Groups sub-tab.
+	Review  *SyncReview
+	History SyncHistory
+	// Run, when set, is the page of one run, shown instead of the sections.
+	Run *SyncRunPage
+}
+
+// SyncMissing is a Sync tab the connector's type does not offer.
+type SyncMissing struct {
+	Message string
+	// Others are the resource types the type does list, if any.
+	Others []Link
+	Back   Link
+}
+
+// SyncTestWarning says the connector's last test failed, and where to test it.
+type SyncTestWarning struct {
+	At   Time
+	Href string
+}
+
+// SyncStatus is the status card and Sync now: the swap target that polls itself while a run
+// is queued or running.
+type SyncStatus struct {
+	// Poll is the address to fetch the card from while a run moves; empty when none does.
+	// Self fetches it again when the configuration is saved (the schedule it shows changed).
+	Poll      string
+	Self      string
+	CanManage bool
+	// Run is the newest run; nil when the resource type was never synced.
+	Run *SyncRunView
+	// StartAction is where Sync now posts; StartDisabled says why it cannot now ("" when it can).
+	StartAction   string
+	StartDisabled string
+	Strategies    []Option
+	// Schedule says when the configured schedule runs, in words.
+	Schedule string
+	// Notice confirms what the last action did (a run started or cancelled).
+	Notice string
+	// Error is why the last action was refused.
+	Error string
+	// Finished tells a poll that the run it watched has just ended.
+	Finished bool
+}
+
+// SyncRunView is one run as the status card and the run page show it.
+type SyncRunView struct {
+	ID       string
+	Href     string
+	Status   Badge
+	Trigger  string
+	Strategy string
+	DryRun   bool
+	// Moving is true while the run is queued or running; Held while it awaits approval.
+	Moving    bool
+	Held      bool
+	Phase     string
+	StartedBy string
+	Created   Time
+	Started   Time
+	Finished  Time
+	Duration  string
+	// Fetched of Expected records; Expected is 0 when unknown (an incremental run), and the
+	// bar is then indeterminate.
+	Fetched  int
+	Expected int
+	Percent  int
+	// Stats are the counts of a run that applied, in the guide's order; Matches its match
+	// outcomes and Lifecycle what it did to users.
+	Stats     []Stat
+	Matches   []Stat
+	Lifecycle []Stat
+	Truncated bool
+	Error     string
+	// WorkflowError says why the post-sync workflow did not start.
+	WorkflowError string
+	Hold          *SyncHoldView
+	// GuardNote says that a dry run would have held, had it been a real run.
+	GuardNote string
+	// CancelAction is where Cancel posts; empty when the run cannot be cancelled. Return is
+	// the page a plain post comes back to.
+	CancelAction    string
+	Return          string
+	CancelRequested bool
+	AllowedBy       string
+	Allowed         Time
+}
+
+// Stat is one count with its label.
+type Stat struct {
+	Label string
+	Value int
+}
+
+// SyncHoldView is why a run waits for approval, and where to allow it.
+type SyncHoldView struct {
+	Reason  string
+	Message string
+	// AllowHref opens the confirmation of Allow; empty for readers.
+	AllowHref string
+}
+
+// SyncConfigForm is the configuration form of one resource type.
+type SyncConfigForm struct {
+	Action string
+	Form   Form
+	// Users shows the sections that apply to users only (matching, lifecycle, mappings).
+	Users bool
+	// Editable is false for readers and deleted connectors: the values are shown, not a form.
+	Editable bool
+	// Why says why the form cannot be changed, when it cannot; Error why a save was refused.
+	Why   string
+	Error string
+	// Saved is set right after a save; Stored tells a configuration saved once from the
+	// defaults nobody saved.
+	Saved  string
+	Stored bool
+	// Open unfolds the form: nothing saved yet, or errors to fix.
+	Open    bool
+	Summary string
+	// PageHref is the tab, for Discard changes.
+	PageHref string
+
+	Strategies     []SyncChoice
+	MatchOptions   []SyncChoice
+	TriggerModes   []SyncChoice
+	FallbackChoice []Option
+	WriteModes     []Option
+	Workflows      []Option
+	TargetFields   []Option
+	Mappings       []SyncMappingRow
+	// Values are the read-only view's rows, for readers.
+	Values []ReviewRow
+}
+
+// SyncChoice is one radio button of the configuration form, with what it does.
+type SyncChoice struct {
+	Value, Label, Help string
+}
+
+// SyncMappingRow is one attribute mapping as the form shows it. Its inputs are named
+// attributeMappings[<Index>].<field>.
+type SyncMappingRow struct {
+	Index       int
+	SourcePath  string
+	Target      string // a profile field, a custom.<name> the select offers, or "custom." for another
+	CustomName  string
+	WriteMode   string
+	Enabled     bool
+	SourceError string
+	TargetError string
+	ModeError   string
+}
+
+// SyncResources is the Synced resources section.
+type SyncResources struct {
+	Action string
+	Q      string
+	Stale  string // "", "true" or "false"
+	Groups bool
+	Rows   []SyncResourceRow
+	Pager  Pager
+	// Self fetches the section again as it stands, when a run changes it.
+	Self string
+	// Keep are the other sections' query values, carried by this section's search.
+	Keep []HiddenInput
+	// Never is true before the first sync stored anything.
+	Never bool
+}
+
+// SyncResourceRow is one cached upstream record.
+type SyncResourceRow struct {
+	DisplayName string
+	Email       string
+	ExternalID  string
+	Username    string
+	Synced      Time
+	StaleSince  Time
+	Stale       bool
+	// Members is a group's member count; -1 when the record lists none.
+	Members int
+}
+
+// SyncReview is the Match reconciliation review of a user sync.
+type SyncReview struct {
+	Action string
+	Status string
+	Q      string
+	// Filters are the status filter's choices with their counts.
+	Filters   []Option
+	Rows      []SyncMatchRow
+	Pager     Pager
+	Keep      []HiddenInput
+	CanManage bool
+	// Return is the page address the actions come back to, filters included.
+	Return string
+	// BulkAction is where Bulk skip posts.
+	BulkAction string
+	Confirm    *SyncBulkConfirm
+	Notice     string
+	Error      string
+	Never      bool
+}
+
+// SyncBulkConfirm asks before skipping several records, naming them.
+type SyncBulkConfirm struct {
+	IDs   []string
+	Names []string
+	// More counts the records chosen beyond those named.
+	More int
+}
+
+// SyncMatchRow is one user record with its match.
+type SyncMatchRow struct {
+	ResourceID  string
+	DisplayName string
+	Email       string
+	ExternalID  string
+	Status      Badge
+	// User is the matched or linked user.
+	User       *SyncUserRef
+	Candidates []SyncUserRef
+	MatchedBy  string
+	DecidedBy  string
+	Stale      bool
+	// ActionBase is where this row's actions post: <base>/link, /skip, /create-user, /unlink.
+	ActionBase string
+	// PickerAction is the user picker's address (a page of its own without JavaScript).
+	PickerAction string
+	CanSkip    bool
+	CanCreate  bool
+	CanUnlink  bool
+}
+
+// SyncUserRef is a Floh user a record is or could be.
+type SyncUserRef struct {
+	ID    string
+	Name  string
+	Email string
+	Href  string
+}
+
+// SyncPicker is the search-as-you-type user picker of one record: its results as an htmx
+// partial, or a page of its own without JavaScript.
+type SyncPicker struct {
+	Page
+	ConnectorName string
+	Record        SyncMatchRow
+	Q             string
+	Users         []SyncUserRef
+	More          int
+	Action        string
+	Return        string
+	BackHref      string
+	Error         string
+}
+
+// SyncHistory is the run history.
+type SyncHistory struct {
+	Rows  []SyncRunRow
+	Pager Pager
+	// Self fetches the section again as it stands, when a run changes it.
+	Self string
+}
+
+// SyncRunRow is one run in the history.
+type SyncRunRow struct {
+	Href     string
+	Started  Time
+	Trigger  string
+	Strategy string
+	DryRun   bool
+	Status   Badge
+	Duration string
+	Counts   string
+}
+
+// SyncRunPage is one run: its summary and its paged change report.
+type SyncRunPage struct {
+	Run      SyncRunView
+	BackHref string
+	// Poll refreshes the page while the run moves.
+	Poll    string
+	Kind    string
+	Kinds   []Option
+	Changes []SyncChangeRow
+	Pager   Pager
+	Action  string
+}
+
+// SyncChangeRow is one line of a run's change report.
+type SyncChangeRow struct {
+	Kind        Badge
+	DisplayName string
+	ExternalID  string
+	UserHref    string
+	Detail      string
 }
