@@ -56,6 +56,8 @@ type AuditFilter struct {
 	Entity   string
 	EntityID string
 	Action   string
+	// Actions keeps entries with any of these actions.
+	Actions  []string
 	ActorID  *uuid.UUID
 	Actor    string // substring of the actor label
 	From, To *time.Time
@@ -74,6 +76,9 @@ func ListAudit(ctx context.Context, idb bun.IDB, f AuditFilter) ([]AuditEntry, i
 	}
 	if f.Action != "" {
 		q = q.Where("action = ?", f.Action)
+	}
+	if len(f.Actions) > 0 {
+		q = q.Where("action IN (?)", bun.In(f.Actions))
 	}
 	if f.ActorID != nil {
 		q = q.Where("actor_id = ?", *f.ActorID)

@@ -18,3 +18,8 @@ var (
 		"run.started", "run.cancelled", "run.retried", "run.variables_updated", "run.rolled_back",
 	}
 )
+
+// ConnectorConfigActions are the audit actions that change how a connector is set up: what
+// an incident about the connector lists as its recent configuration changes.
+var ConnectorConfigActions = []string{"connector.created", "connector.updated", "connector.deleted", "connector.restored",
+	"connector.keys_rotated", "connector.sync_configured"}

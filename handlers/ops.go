@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"errors"
 	"net/http"
 	"net/url"
 	"slices"
@@ -377,6 +378,67 @@ func (s *Server) showIncident(w http.ResponseWriter, r *http.Request) error {
 			Message: e.Message, Data: prettyJSON(e.Data),
 		})
 	}
+	if page.Connector, err = s.incidentConnector(r, inc); err != nil {
+		return err
+	}
 	s.render(w, r, http.StatusOK, views.IncidentView(page))
 	return nil
+}
+
+// Recent configuration changes of an incident's connector: the newest ones of the last week.
+const (
+	incidentChangeDays  = 7
+	incidentChangeLimit = 10
+)
+
+// incidentConnector is what an incident about a connector links to: the connector's recent
+// configuration changes from the audit log (a change is the first suspect when a connector
+// that worked starts failing), its Test and Configuration tabs, and for a sync incident its
+// Sync tab. nil when the subject is no connector Floh knows.
+func (s *Server) incidentConnector(r *http.Request, inc *db.Incident) (*views.IncidentConnector, error) {
+	if inc.Subject.Kind != "connector" {
+		return nil, nil
+	}
+	id, err := uuid.Parse(inc.Subject.ID)
+	if err != nil {
+		return nil, nil
+	}
+	ctx := r.Context()
+	c, err := db.FindConnector(ctx, s.db.Bun, id)
+	if errors.Is(err, db.ErrNotFound) {
+		return nil, nil
+	} else if err != nil {
+		return nil, err
+	}
+	since := s.engine.Clock().Now().Add(-incidentChangeDays * 24 * time.Hour)
+	entries, _, err := db.ListAudit(ctx, s.db.Bun, db.AuditFilter{
+		Entity: "connector", EntityID: c.ID.String(), Actions: engine.ConnectorConfigActions, From: &since,
+		Page: db.Page{Page: 1, PageSize: incidentChangeLimit},
+	})
+	if err != nil {
+		return nil, err
+	}
+	audit := principalFrom(r).Can(engine.PermAuditRead)
+	out := &views.IncidentConnector{
+		Name: c.Name, Days: incidentChangeDays, TestHref: tabURL(c.ID.String(), "test"), ConfigHref: tabURL(c.ID.String(), "configuration"),
+	}
+	if audit {
+		out.AuditHref = withQuery("/audit", url.Values{"entity": {"connector"}, "entityId": {c.ID.String()}})
+	}
+	for _, e := range entries {
+		ch := views.IncidentChange{At: s.whenT(e.At), Actor: e.Actor, Action: e.Action}
+		if audit {
+			// The audit page's filters narrowed to this entry's second.
+			from := e.At.UTC().Truncate(time.Second)
+			ch.Href = withQuery("/audit", url.Values{"entity": {"connector"}, "entityId": {c.ID.String()}, "action": {e.Action},
+				"from": {from.Format(time.RFC3339)}, "to": {from.Add(time.Second).Format(time.RFC3339)}})
+		}
+		out.Changes = append(out.Changes, ch)
+	}
+	if inc.Kind == "connector_sync" {
+		for _, rt := range s.engine.SyncResourceTypes(c) {
+			out.Sync = append(out.Sync, views.Link{Label: "Sync tab: " + syncLabels[rt], Href: syncTabURL(c.ID.String(), rt)})
+		}
+	}
+	return out, nil
 }

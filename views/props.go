@@ -348,6 +348,33 @@ type IncidentPage struct {
 	Incident   IncidentRow
 	Monitoring Time
 	Timeline   []TimelineEntry
+	// Connector is what an incident about a connector links to; nil for other subjects.
+	Connector *IncidentConnector
+}
+
+// IncidentConnector is the connector an incident is about: its recent configuration changes
+// from the audit log, and the tabs where it is tested, configured and synced.
+type IncidentConnector struct {
+	Name string
+	// Changes are the newest configuration changes within Days days, newest first.
+	Changes []IncidentChange
+	Days    int
+	// AuditHref lists every audit entry of the connector; empty when the viewer may not read
+	// the audit log.
+	AuditHref  string
+	TestHref   string
+	ConfigHref string
+	// Sync links the connector's Sync tabs, for a sync incident.
+	Sync []Link
+}
+
+// IncidentChange is one audit entry of a connector's configuration.
+type IncidentChange struct {
+	At     Time
+	Actor  string
+	Action string
+	// Href opens the audit log at this entry; empty without audit:read.
+	Href string
 }
 
 // TimelineEntry is one line of an incident's timeline.
