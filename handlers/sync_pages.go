@@ -369,7 +369,10 @@ var syncStatusTones = map[string]string{
 	db.SyncCompleted: "ok", db.SyncFailed: "bad", db.SyncCancelled: "muted",
 }
 
-var syncTriggerWords = map[string]string{"manual": "Sync now", "schedule": "schedule", "record": "one record"}
+var (
+	syncTriggerWords = map[string]string{"manual": "Sync now", "schedule": "schedule", "record": "one record"}
+	syncTriggerHow   = map[string]string{"manual": "with Sync now", "schedule": "by the schedule", "record": "for one record"}
+)
 
 // syncPhaseWords says what a moving run is doing, for the progress bar.
 func syncPhaseWords(phase, connector string) string {
@@ -412,8 +415,9 @@ func (v *syncPage) runView(run *db.SyncRun, page bool) views.SyncRunView {
 	var stats esync.Stats
 	_ = json.Unmarshal(run.Stats, &stats)
 	rv := views.SyncRunView{
-		ID: run.ID.String(), Href: v.runHref(run.ID), Trigger: syncTriggerWords[run.Trigger], Strategy: run.Strategy,
-		Status: views.Badge{Label: run.Status, Tone: syncStatusTones[run.Status]}, DryRun: run.DryRun,
+		ID: run.ID.String(), Href: v.runHref(run.ID), Trigger: syncTriggerWords[run.Trigger], How: syncTriggerHow[run.Trigger],
+		Strategy: run.Strategy,
+		Status:   views.Badge{Label: run.Status, Tone: syncStatusTones[run.Status]}, DryRun: run.DryRun,
 		Moving: run.Status == db.SyncPending || run.Status == db.SyncRunning, Held: run.Status == db.SyncAwaitingApproval,
 		Phase: syncPhaseWords(run.Phase, v.c.Name), StartedBy: run.StartedByLabel, Created: v.s.whenT(run.CreatedAt),
 		Started: v.s.when(run.StartedAt), Finished: v.s.when(run.FinishedAt), Fetched: run.Fetched, Truncated: run.Truncated,
@@ -426,8 +430,11 @@ func (v *syncPage) runView(run *db.SyncRun, page bool) views.SyncRunView {
 	}
 	if run.StartedAt != nil {
 		end := v.s.engine.Clock().Now()
-		if run.FinishedAt != nil {
+		switch {
+		case run.FinishedAt != nil:
 			end = *run.FinishedAt
+		case rv.Held:
+			end = run.UpdatedAt // when it stopped to wait
 		}
 		rv.Duration = syncDuration(end.Sub(*run.StartedAt))
 	}

@@ -416,8 +416,8 @@ func TestSyncStatusCardProgressPollingHoldAndFailure(t *testing.T) {
 		t.Fatal(err)
 	}
 	body = ts.get(t, c, syncTab(dir)).Body
-	wantContains(t, "failed", body, `data-testid="sync-run-error"`, "connection refused", `data-testid="sync-test-warning"`,
-		`href="/connectors/`+dir.ID.String()+`?tab=test"`)
+	wantContains(t, "failed", body, `data-testid="sync-run-error"`, "connection refused")
+	wantContains(t, "test warning", section(t, body, "sync-test-warning", "</div>"), "<time datetime=", `href="/connectors/`+dir.ID.String()+`?tab=test"`)
 
 	// A held run: its message, Allow (through a confirmation) and Cancel.
 	hold, _ := json.Marshal(esync.Hold{Reason: "deletion_guard", Live: 10, Stale: 6, MaxPercent: 20, MaxCount: 500,

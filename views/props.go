@@ -1474,10 +1474,12 @@ type SyncStatus struct {
 
 // SyncRunView is one run as the status card and the run page show it.
 type SyncRunView struct {
-	ID       string
-	Href     string
-	Status   Badge
-	Trigger  string
+	ID      string
+	Href    string
+	Status  Badge
+	Trigger string
+	// How says what started the run, after its start time: "with Sync now".
+	How      string
 	Strategy string
 	DryRun   bool
 	// Moving is true while the run is queued or running; Held while it awaits approval.
@@ -1656,9 +1658,9 @@ type SyncMatchRow struct {
 	ActionBase string
 	// PickerAction is the user picker's address (a page of its own without JavaScript).
 	PickerAction string
-	CanSkip    bool
-	CanCreate  bool
-	CanUnlink  bool
+	CanSkip      bool
+	CanCreate    bool
+	CanUnlink    bool
 }
 
 // SyncUserRef is a Floh user a record is or could be.
