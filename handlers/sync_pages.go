@@ -346,6 +346,9 @@ func (v *syncPage) status(ctx context.Context, watch string) (views.SyncStatus, 
 		}
 		st.Finished = watch != "" && (watch != run.ID.String() || !rv.Moving)
 	}
+	if !v.c.Enabled && st.StartDisabled == "" {
+		st.StartDisabled = "The connector is disabled: enable it on its Configuration tab to sync it."
+	}
 	if !v.manage {
 		st.StartDisabled = "Syncing needs the connector:manage permission."
 	}

@@ -681,3 +681,38 @@ func TestSyncPagesForReadersAndAgainstCrossSitePosts(t *testing.T) {
 		t.Errorf("refused posts changed the strategy to %s", cfg.Strategy)
 	}
 }
+
+func TestSyncGroupsShowTheirMemberCounts(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	ts.startEngine(t)
+	c := ts.loginAs(t, "demo-admin")
+	dir, s := ts.syncDirectory(t, "Directory", person{"ann", "Ann Able", "ann@example.org"}, person{"bob", "Bob Baker", "bob@example.org"})
+	conn, err := s.Dial()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	req := ldap.NewAddRequest("cn=staff,"+s.GroupBaseDN, nil)
+	req.Attribute("objectClass", []string{"groupOfNames"})
+	req.Attribute("cn", []string{"staff"})
+	req.Attribute("member", []string{"uid=ann," + s.UserBaseDN, "uid=bob," + s.UserBaseDN})
+	if err := conn.Add(req); err != nil {
+		t.Fatal(err)
+	}
+	groups := "/connectors/" + dir.ID.String() + "/sync/group"
+	ts.postForm(t, c, groups+"/run", url.Values{}, ts.sameOrigin()...).wantStatus(t, http.StatusSeeOther)
+	if run := ts.waitSync(t, ts.newestSync(t, dir, "group").ID); run.Status != db.SyncCompleted {
+		t.Fatalf("group sync %s", run.Status)
+	}
+	table := section(t, ts.get(t, c, groups).wantStatus(t, http.StatusOK).Body, "sync-resources-table", "</table>")
+	wantContains(t, "groups", table, ">Members<", "staff", `<td class="num">2</td>`)
+	wantLacks(t, "groups", table, ">Email<")
+
+	// A disabled connector cannot sync: Sync now says so before anyone presses it.
+	dir.Enabled = false
+	if err := db.UpdateConnector(context.Background(), ts.DB.Bun, dir); err != nil {
+		t.Fatal(err)
+	}
+	wantContains(t, "disabled", ts.get(t, c, groups).Body, "The connector is disabled: enable it on its Configuration tab")
+}
