@@ -474,7 +474,6 @@ func TestSyncNowHistoryRunPageAndReview(t *testing.T) {
 	ann := ts.flohUser(t, "ann@example.org", "Ann Able")
 	pat1 := ts.flohUser(t, "PAT@example.org", "Pat One")
 	ts.flohUser(t, "pat@EXAMPLE.org", "Pat Two")
-	ctx := context.Background()
 
 	// Sync now, plainly: back to the tab with a flash; the run works on the engine's queue.
 	res := ts.postForm(t, c, syncTab(dir)+"/run", url.Values{"strategy": {"full"}}, ts.sameOrigin()...).wantStatus(t, http.StatusSeeOther)
@@ -634,7 +633,6 @@ func TestSyncNowHistoryRunPageAndReview(t *testing.T) {
 	if n := len(ts.auditEntries(t, "connector.match_linked")); n != 1 {
 		t.Errorf("%d link audit entries", n)
 	}
-	_ = ctx
 }
 
 // loc is a redirect's target as a path of the app.
