@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Starts the already-built floh binary for the Playwright suite (playwright.config.ts runs it
-# as its webServer) on a fresh, empty data dir: every run begins with initdb + migrations and
-# only the seeded demo users.
+# as its webServer) on a fresh, empty data dir: every run begins with initdb + migrations, the
+# seeded demo users and, with --demo, the demo directory, its connector and the Floh users it
+# is matched against (the sync journey's data).
 #
 # The embedded PostgreSQL runs as the `postgres` OS user when we are root, so the data dir and
 # all of its parents must be searchable by that user: a 0711 dir straight under /tmp.
@@ -35,7 +36,7 @@ export FLOH_DATA_DIR="$d/data"
 # Development mode with the built-in OpenID provider at /dev/oidc.
 unset FLOH_ENV FLOH_BASE_URL OIDC_ISSUER OIDC_CLIENT_ID OIDC_CLIENT_SECRET DATABASE_URL SMTP_URL
 
-"$bin" serve >"$log" 2>&1 &
+"$bin" serve --demo >"$log" 2>&1 &
 pid=$!
 stopping=0
 # Playwright sends SIGTERM to the whole process group, floh included; wait for floh to stop

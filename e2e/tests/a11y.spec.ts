@@ -3,6 +3,7 @@ import path from 'node:path';
 import AxeBuilder from '@axe-core/playwright';
 import type { Page } from '@playwright/test';
 import { test, expect, signInPageURL, uniqueEmail, uniqueSuffix } from './fixtures';
+import { ldapFixtureURL } from '../playwright.config';
 
 // Every page a person reaches today, scanned with axe-core at 1280×800, and photographed at
 // 1280×800 and 390×844 into e2e/screenshots/ for a human look.
@@ -115,6 +116,33 @@ test('every page passes axe (no serious/critical) and is photographed at desktop
     });
     cx.deleted = await create({ name: `Old relay ${tag}`, type: 'delay' });
     expect((await p.request.delete(`/api/connectors/${cx.deleted}`)).status()).toBe(200);
+  };
+  // Data for the Sync tab: a connector to the e2e slapd, synced once, whose one person (jdoe)
+  // two Floh users could be (their emails differ only in case): an ambiguous match. And the
+  // incident of the Authifi connector that tests left down.
+  const sx = { dir: '', run: '', ambiguous: '', incident: '' };
+  const setUpSync = async (p: Page) => {
+    const ldap = await (await p.request.get(ldapFixtureURL)).json();
+    const dir = await p.request.post('/api/connectors', {
+      data: {
+        name: `Staff directory ${tag}`, type: 'ldap',
+        config: { url: ldap.url, startTLS: true, caCert: ldap.caCert, bindDN: ldap.bindDN, bindPassword: ldap.bindPassword,
+          baseDN: ldap.baseDN, userBaseDN: ldap.userBaseDN, groupBaseDN: ldap.groupBaseDN },
+      },
+    });
+    expect(dir.status(), await dir.text()).toBe(201);
+    sx.dir = (await dir.json()).id;
+    for (const [email, displayName] of [['JDOE@example.test', 'Jane Doe (HR)'], ['jdoe@Example.test', 'Jane Doe (Finance)']]) {
+      expect((await p.request.post('/api/users', { data: { email, displayName } })).status()).toBe(201);
+    }
+    const run = await p.request.post(`/api/connectors/${sx.dir}/sync/user/run`, { data: {} });
+    expect(run.status(), await run.text()).toBe(202);
+    sx.run = (await run.json()).runId;
+    await expect.poll(async () => (await (await p.request.get(`/api/sync-runs/${sx.run}`)).json()).status, { timeout: 30_000 }).toBe('completed');
+    const matches = await (await p.request.get(`/api/connectors/${sx.dir}/sync/user/matches?status=ambiguous`)).json();
+    sx.ambiguous = matches.items[0].resourceId;
+    const incidents = await (await p.request.get('/api/incidents?status=open')).json();
+    sx.incident = incidents.items.find((i: { subject: { id: string } }) => i.subject.id === cx.authifi).id;
   };
   // Data for the workflow pages: a draft with lint errors, an active workflow with two
   // versions and an open draft, and a deprecated one.
@@ -437,6 +465,7 @@ test('every page passes axe (no serious/critical) and is photographed at desktop
           deletedId = (await del.json()).id;
           expect((await p.request.delete(`/api/users/${deletedId}`)).status()).toBe(200);
           await setUpConnectors(p);
+          await setUpSync(p);
           await setUpWorkflows(p);
           await setUpRuns(p);
         }
@@ -639,6 +668,85 @@ test('every page passes axe (no serious/critical) and is photographed at desktop
       open: (p) => p.goto(`/connectors/${cx.deleted}`),
       ready: async (p) => {
         await expect(p.getByTestId('deleted-note')).toBeVisible();
+      },
+    },
+    {
+      name: 'sync-tab',
+      open: (p) => p.goto(`/connectors/${sx.dir}/sync/user`),
+      ready: async (p) => {
+        await expect(p.getByTestId('sync-run-line')).toContainText('completed');
+        await expect(p.getByTestId('sync-resources-table')).toBeVisible();
+      },
+    },
+    {
+      // The ambiguous record with its user picker open, searched as the admin types.
+      name: 'sync-review-ambiguous-picker',
+      open: async (p) => {
+        await p.goto(`/connectors/${sx.dir}/sync/user?status=ambiguous`);
+        await p.getByTestId('match-link').click();
+        await p.getByTestId('picker-search').fill('jdoe@example.test');
+      },
+      ready: async (p) => {
+        await expect(p.getByTestId('picker-results').locator('li')).toHaveCount(2);
+      },
+    },
+    {
+      name: 'sync-config-with-errors',
+      open: async (p) => {
+        await p.goto(`/connectors/${sx.dir}/sync/user`);
+        await p.locator('#sync-cron').fill('every day');
+        await p.locator('#sync-staleRetention').fill('a week');
+        await p.getByTestId('save-sync-config').click();
+      },
+      ready: async (p) => {
+        await expect(p.getByTestId('error-summary')).toBeFocused();
+      },
+    },
+    {
+      name: 'sync-bulk-skip-confirm',
+      open: async (p) => {
+        await p.goto(`/connectors/${sx.dir}/sync/user?status=ambiguous`);
+        await p.getByTestId('match-select').check();
+        await p.getByTestId('bulk-skip').click();
+      },
+      ready: async (p) => {
+        await expect(p.getByTestId('bulk-skip-confirm')).toBeVisible();
+      },
+    },
+    {
+      name: 'sync-run',
+      open: (p) => p.goto(`/connectors/${sx.dir}/sync/user/runs/${sx.run}`),
+      ready: async (p) => {
+        await expect(p.getByTestId('sync-changes-table')).toBeVisible();
+      },
+    },
+    {
+      name: 'sync-groups',
+      open: (p) => p.goto(`/connectors/${sx.dir}/sync/group`),
+      ready: async (p) => {
+        await expect(p.getByTestId('sync-subtab-group')).toHaveAttribute('aria-current', 'page');
+      },
+    },
+    {
+      name: 'sync-picker-page',
+      open: (p) => p.goto(`/connectors/${sx.dir}/sync/user/matches/${sx.ambiguous}/link?q=jdoe`),
+      ready: async (p) => {
+        await expect(p.getByTestId('picker-page')).toBeVisible();
+      },
+    },
+    {
+      name: 'sync-missing',
+      open: (p) => p.goto(`/connectors/${cx.pause}/sync/user`),
+      ready: async (p) => {
+        await expect(p.getByTestId('sync-missing')).toBeVisible();
+      },
+    },
+    {
+      name: 'incident-connector',
+      open: (p) => p.goto(`/incidents/${sx.incident}`),
+      ready: async (p) => {
+        await expect(p.getByTestId('incident-connector')).toBeVisible();
+        await expect(p.getByTestId('incident-change').first()).toBeVisible();
       },
     },
     { name: 'workflows', open: (p) => p.goto('/workflows'), ready: h1('Workflows') },

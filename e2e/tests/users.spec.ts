@@ -124,6 +124,8 @@ test.describe('users as a resource manager', () => {
     await expect(page.getByTestId('users-table')).toBeVisible();
     await expect(page.getByTestId('new-user')).toHaveCount(0);
 
+    // The demo directory's users come first (newest first): search for the admin.
+    await page.goto('/users?q=admin@example.test');
     const row = page.getByTestId('user-row-admin@example.test');
     await row.getByRole('link').click();
     await expect(page.getByTestId('user-name')).toHaveText('Ada Admin');
