@@ -4870,19 +4870,19 @@ func syncBulkConfirm(p SyncReview) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 440, "\"> ")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 440, "\">")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 441, "<button class=\"btn btn-danger\" type=\"submit\" data-testid=\"bulk-skip-confirm-button\">Skip ")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 441, "<button class=\"btn btn-danger\" type=\"submit\" autofocus data-testid=\"bulk-skip-confirm-button\">Skip ")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
 		var templ_7745c5c3_Var251 string
 		templ_7745c5c3_Var251, templ_7745c5c3_Err = templ.JoinStringErrs(plural(len(p.Confirm.IDs), "record"))
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 985, Col: 130}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 987, Col: 140}
 		}
 		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var251))
 		if templ_7745c5c3_Err != nil {
@@ -4895,7 +4895,7 @@ func syncBulkConfirm(p SyncReview) templ.Component {
 		var templ_7745c5c3_Var252 templ.SafeURL
 		templ_7745c5c3_Var252, templ_7745c5c3_Err = templ.JoinURLErrs(templ.SafeURL(p.Return + "#" + SyncReviewID))
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 986, Col: 69}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 988, Col: 69}
 		}
 		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var252))
 		if templ_7745c5c3_Err != nil {
@@ -4908,7 +4908,7 @@ func syncBulkConfirm(p SyncReview) templ.Component {
 		var templ_7745c5c3_Var253 string
 		templ_7745c5c3_Var253, templ_7745c5c3_Err = templ.JoinStringErrs(p.Return)
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 986, Col: 89}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 988, Col: 89}
 		}
 		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var253))
 		if templ_7745c5c3_Err != nil {
@@ -4921,7 +4921,7 @@ func syncBulkConfirm(p SyncReview) templ.Component {
 		var templ_7745c5c3_Var254 string
 		templ_7745c5c3_Var254, templ_7745c5c3_Err = templ.JoinStringErrs("#" + SyncReviewID)
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 986, Col: 122}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 988, Col: 122}
 		}
 		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var254))
 		if templ_7745c5c3_Err != nil {
@@ -4986,7 +4986,7 @@ func syncMatchRow(p SyncReview, row SyncMatchRow) templ.Component {
 		var templ_7745c5c3_Var256 string
 		templ_7745c5c3_Var256, templ_7745c5c3_Err = templ.JoinStringErrs(row.ExternalID)
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1015, Col: 80}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1017, Col: 80}
 		}
 		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var256))
 		if templ_7745c5c3_Err != nil {
@@ -5004,7 +5004,7 @@ func syncMatchRow(p SyncReview, row SyncMatchRow) templ.Component {
 			var templ_7745c5c3_Var257 string
 			templ_7745c5c3_Var257, templ_7745c5c3_Err = templ.JoinStringErrs(row.ResourceID)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1022, Col: 27}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1024, Col: 27}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var257))
 			if templ_7745c5c3_Err != nil {
@@ -5017,7 +5017,7 @@ func syncMatchRow(p SyncReview, row SyncMatchRow) templ.Component {
 			var templ_7745c5c3_Var258 string
 			templ_7745c5c3_Var258, templ_7745c5c3_Err = templ.JoinStringErrs("pick-" + row.ResourceID)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1023, Col: 34}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1025, Col: 34}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var258))
 			if templ_7745c5c3_Err != nil {
@@ -5030,7 +5030,7 @@ func syncMatchRow(p SyncReview, row SyncMatchRow) templ.Component {
 			var templ_7745c5c3_Var259 string
 			templ_7745c5c3_Var259, templ_7745c5c3_Err = templ.JoinStringErrs("Select " + orDash(row.DisplayName) + " for bulk skip")
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1024, Col: 72}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1026, Col: 72}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var259))
 			if templ_7745c5c3_Err != nil {
@@ -5048,7 +5048,7 @@ func syncMatchRow(p SyncReview, row SyncMatchRow) templ.Component {
 		var templ_7745c5c3_Var260 string
 		templ_7745c5c3_Var260, templ_7745c5c3_Err = templ.JoinStringErrs(orDash(row.DisplayName))
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1029, Col: 37}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1031, Col: 37}
 		}
 		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var260))
 		if templ_7745c5c3_Err != nil {
@@ -5076,7 +5076,7 @@ func syncMatchRow(p SyncReview, row SyncMatchRow) templ.Component {
 			var templ_7745c5c3_Var261 string
 			templ_7745c5c3_Var261, templ_7745c5c3_Err = templ.JoinStringErrs(row.Email)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1036, Col: 17}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1038, Col: 17}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var261))
 			if templ_7745c5c3_Err != nil {
@@ -5095,7 +5095,7 @@ func syncMatchRow(p SyncReview, row SyncMatchRow) templ.Component {
 		var templ_7745c5c3_Var262 string
 		templ_7745c5c3_Var262, templ_7745c5c3_Err = templ.JoinStringErrs(" · ")
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1040, Col: 13}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1042, Col: 13}
 		}
 		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var262))
 		if templ_7745c5c3_Err != nil {
@@ -5108,7 +5108,7 @@ func syncMatchRow(p SyncReview, row SyncMatchRow) templ.Component {
 		var templ_7745c5c3_Var263 string
 		templ_7745c5c3_Var263, templ_7745c5c3_Err = templ.JoinStringErrs(row.ExternalID)
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1040, Col: 50}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1042, Col: 50}
 		}
 		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var263))
 		if templ_7745c5c3_Err != nil {
@@ -5126,7 +5126,7 @@ func syncMatchRow(p SyncReview, row SyncMatchRow) templ.Component {
 			var templ_7745c5c3_Var264 string
 			templ_7745c5c3_Var264, templ_7745c5c3_Err = templ.JoinStringErrs("Linked to ")
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1047, Col: 19}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1049, Col: 19}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var264))
 			if templ_7745c5c3_Err != nil {
@@ -5139,7 +5139,7 @@ func syncMatchRow(p SyncReview, row SyncMatchRow) templ.Component {
 			var templ_7745c5c3_Var265 templ.SafeURL
 			templ_7745c5c3_Var265, templ_7745c5c3_Err = templ.JoinURLErrs(templ.SafeURL(row.User.Href))
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1047, Col: 59}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1049, Col: 59}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var265))
 			if templ_7745c5c3_Err != nil {
@@ -5152,7 +5152,7 @@ func syncMatchRow(p SyncReview, row SyncMatchRow) templ.Component {
 			var templ_7745c5c3_Var266 string
 			templ_7745c5c3_Var266, templ_7745c5c3_Err = templ.JoinStringErrs(row.User.Name)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1047, Col: 77}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1049, Col: 77}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var266))
 			if templ_7745c5c3_Err != nil {
@@ -5165,7 +5165,7 @@ func syncMatchRow(p SyncReview, row SyncMatchRow) templ.Component {
 			var templ_7745c5c3_Var267 string
 			templ_7745c5c3_Var267, templ_7745c5c3_Err = templ.JoinStringErrs(" " + row.User.Email)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1048, Col: 46}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1050, Col: 46}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var267))
 			if templ_7745c5c3_Err != nil {
@@ -5183,7 +5183,7 @@ func syncMatchRow(p SyncReview, row SyncMatchRow) templ.Component {
 				var templ_7745c5c3_Var268 string
 				templ_7745c5c3_Var268, templ_7745c5c3_Err = templ.JoinStringErrs(" · by " + matchedByWords(row.MatchedBy))
 				if templ_7745c5c3_Err != nil {
-					return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1050, Col: 68}
+					return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1052, Col: 68}
 				}
 				_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var268))
 				if templ_7745c5c3_Err != nil {
@@ -5206,7 +5206,7 @@ func syncMatchRow(p SyncReview, row SyncMatchRow) templ.Component {
 			var templ_7745c5c3_Var269 string
 			templ_7745c5c3_Var269, templ_7745c5c3_Err = templ.JoinStringErrs(strconv.Itoa(len(row.Candidates)))
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1054, Col: 69}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1056, Col: 69}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var269))
 			if templ_7745c5c3_Err != nil {
@@ -5224,7 +5224,7 @@ func syncMatchRow(p SyncReview, row SyncMatchRow) templ.Component {
 				var templ_7745c5c3_Var270 templ.SafeURL
 				templ_7745c5c3_Var270, templ_7745c5c3_Err = templ.JoinURLErrs(templ.SafeURL(u.Href))
 				if templ_7745c5c3_Err != nil {
-					return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1057, Col: 41}
+					return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1059, Col: 41}
 				}
 				_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var270))
 				if templ_7745c5c3_Err != nil {
@@ -5237,7 +5237,7 @@ func syncMatchRow(p SyncReview, row SyncMatchRow) templ.Component {
 				var templ_7745c5c3_Var271 string
 				templ_7745c5c3_Var271, templ_7745c5c3_Err = templ.JoinStringErrs(u.Name)
 				if templ_7745c5c3_Err != nil {
-					return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1057, Col: 52}
+					return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1059, Col: 52}
 				}
 				_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var271))
 				if templ_7745c5c3_Err != nil {
@@ -5250,7 +5250,7 @@ func syncMatchRow(p SyncReview, row SyncMatchRow) templ.Component {
 				var templ_7745c5c3_Var272 string
 				templ_7745c5c3_Var272, templ_7745c5c3_Err = templ.JoinStringErrs(u.Email)
 				if templ_7745c5c3_Err != nil {
-					return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1057, Col: 87}
+					return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1059, Col: 87}
 				}
 				_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var272))
 				if templ_7745c5c3_Err != nil {
@@ -5279,7 +5279,7 @@ func syncMatchRow(p SyncReview, row SyncMatchRow) templ.Component {
 			var templ_7745c5c3_Var273 string
 			templ_7745c5c3_Var273, templ_7745c5c3_Err = templ.JoinStringErrs("Decided by " + row.DecidedBy)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1064, Col: 51}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1066, Col: 51}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var273))
 			if templ_7745c5c3_Err != nil {
@@ -5384,7 +5384,7 @@ func syncRowAction(p SyncReview, row SyncMatchRow, action, label, testid string)
 		var templ_7745c5c3_Var275 templ.SafeURL
 		templ_7745c5c3_Var275, templ_7745c5c3_Err = templ.JoinURLErrs(templ.SafeURL(row.ActionBase + "/" + action))
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1108, Col: 55}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1110, Col: 55}
 		}
 		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var275))
 		if templ_7745c5c3_Err != nil {
@@ -5397,7 +5397,7 @@ func syncRowAction(p SyncReview, row SyncMatchRow, action, label, testid string)
 		var templ_7745c5c3_Var276 string
 		templ_7745c5c3_Var276, templ_7745c5c3_Err = templ.JoinStringErrs(row.ActionBase + "/" + action)
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1109, Col: 41}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1111, Col: 41}
 		}
 		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var276))
 		if templ_7745c5c3_Err != nil {
@@ -5410,7 +5410,7 @@ func syncRowAction(p SyncReview, row SyncMatchRow, action, label, testid string)
 		var templ_7745c5c3_Var277 string
 		templ_7745c5c3_Var277, templ_7745c5c3_Err = templ.JoinStringErrs("#" + SyncReviewID)
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1110, Col: 32}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1112, Col: 32}
 		}
 		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var277))
 		if templ_7745c5c3_Err != nil {
@@ -5423,7 +5423,7 @@ func syncRowAction(p SyncReview, row SyncMatchRow, action, label, testid string)
 		var templ_7745c5c3_Var278 string
 		templ_7745c5c3_Var278, templ_7745c5c3_Err = templ.JoinStringErrs(p.Return)
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1114, Col: 53}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1116, Col: 53}
 		}
 		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var278))
 		if templ_7745c5c3_Err != nil {
@@ -5436,7 +5436,7 @@ func syncRowAction(p SyncReview, row SyncMatchRow, action, label, testid string)
 		var templ_7745c5c3_Var279 string
 		templ_7745c5c3_Var279, templ_7745c5c3_Err = templ.JoinStringErrs(testid)
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1115, Col: 66}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1117, Col: 66}
 		}
 		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var279))
 		if templ_7745c5c3_Err != nil {
@@ -5449,7 +5449,7 @@ func syncRowAction(p SyncReview, row SyncMatchRow, action, label, testid string)
 		var templ_7745c5c3_Var280 string
 		templ_7745c5c3_Var280, templ_7745c5c3_Err = templ.JoinStringErrs(label)
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1116, Col: 10}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1118, Col: 10}
 		}
 		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var280))
 		if templ_7745c5c3_Err != nil {
@@ -5462,7 +5462,7 @@ func syncRowAction(p SyncReview, row SyncMatchRow, action, label, testid string)
 		var templ_7745c5c3_Var281 string
 		templ_7745c5c3_Var281, templ_7745c5c3_Err = templ.JoinStringErrs(" " + orDash(row.DisplayName))
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1116, Col: 73}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1118, Col: 73}
 		}
 		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var281))
 		if templ_7745c5c3_Err != nil {
@@ -5506,7 +5506,7 @@ func syncPickerForm(p SyncReview, row SyncMatchRow) templ.Component {
 		var templ_7745c5c3_Var283 templ.SafeURL
 		templ_7745c5c3_Var283, templ_7745c5c3_Err = templ.JoinURLErrs(templ.SafeURL(row.PickerAction))
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1127, Col: 43}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1129, Col: 43}
 		}
 		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var283))
 		if templ_7745c5c3_Err != nil {
@@ -5519,7 +5519,7 @@ func syncPickerForm(p SyncReview, row SyncMatchRow) templ.Component {
 		var templ_7745c5c3_Var284 string
 		templ_7745c5c3_Var284, templ_7745c5c3_Err = templ.JoinStringErrs(row.PickerAction)
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1128, Col: 28}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1130, Col: 28}
 		}
 		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var284))
 		if templ_7745c5c3_Err != nil {
@@ -5532,7 +5532,7 @@ func syncPickerForm(p SyncReview, row SyncMatchRow) templ.Component {
 		var templ_7745c5c3_Var285 string
 		templ_7745c5c3_Var285, templ_7745c5c3_Err = templ.JoinStringErrs("#picker-results-" + row.ResourceID)
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1129, Col: 50}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1131, Col: 50}
 		}
 		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var285))
 		if templ_7745c5c3_Err != nil {
@@ -5545,7 +5545,7 @@ func syncPickerForm(p SyncReview, row SyncMatchRow) templ.Component {
 		var templ_7745c5c3_Var286 string
 		templ_7745c5c3_Var286, templ_7745c5c3_Err = templ.JoinStringErrs(p.Return)
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1133, Col: 54}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1135, Col: 54}
 		}
 		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var286))
 		if templ_7745c5c3_Err != nil {
@@ -5558,7 +5558,7 @@ func syncPickerForm(p SyncReview, row SyncMatchRow) templ.Component {
 		var templ_7745c5c3_Var287 string
 		templ_7745c5c3_Var287, templ_7745c5c3_Err = templ.JoinStringErrs("picker-q-" + row.ResourceID)
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1134, Col: 44}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1136, Col: 44}
 		}
 		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var287))
 		if templ_7745c5c3_Err != nil {
@@ -5571,7 +5571,7 @@ func syncPickerForm(p SyncReview, row SyncMatchRow) templ.Component {
 		var templ_7745c5c3_Var288 string
 		templ_7745c5c3_Var288, templ_7745c5c3_Err = templ.JoinStringErrs("picker-q-" + row.ResourceID)
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1136, Col: 58}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1138, Col: 58}
 		}
 		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var288))
 		if templ_7745c5c3_Err != nil {
@@ -5584,7 +5584,7 @@ func syncPickerForm(p SyncReview, row SyncMatchRow) templ.Component {
 		var templ_7745c5c3_Var289 string
 		templ_7745c5c3_Var289, templ_7745c5c3_Err = templ.JoinStringErrs("picker-results-" + row.ResourceID)
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1140, Col: 46}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1142, Col: 46}
 		}
 		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var289))
 		if templ_7745c5c3_Err != nil {
@@ -5636,7 +5636,7 @@ func SyncPickerResults(p SyncPicker) templ.Component {
 			var templ_7745c5c3_Var291 string
 			templ_7745c5c3_Var291, templ_7745c5c3_Err = templ.JoinStringErrs(p.Error)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1149, Col: 74}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1151, Col: 74}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var291))
 			if templ_7745c5c3_Err != nil {
@@ -5661,7 +5661,7 @@ func SyncPickerResults(p SyncPicker) templ.Component {
 				var templ_7745c5c3_Var292 string
 				templ_7745c5c3_Var292, templ_7745c5c3_Err = templ.JoinStringErrs(p.Q)
 				if templ_7745c5c3_Err != nil {
-					return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1155, Col: 76}
+					return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1157, Col: 76}
 				}
 				_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var292))
 				if templ_7745c5c3_Err != nil {
@@ -5691,7 +5691,7 @@ func SyncPickerResults(p SyncPicker) templ.Component {
 				var templ_7745c5c3_Var293 templ.SafeURL
 				templ_7745c5c3_Var293, templ_7745c5c3_Err = templ.JoinURLErrs(templ.SafeURL(p.Action))
 				if templ_7745c5c3_Err != nil {
-					return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1166, Col: 38}
+					return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1168, Col: 38}
 				}
 				_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var293))
 				if templ_7745c5c3_Err != nil {
@@ -5704,7 +5704,7 @@ func SyncPickerResults(p SyncPicker) templ.Component {
 				var templ_7745c5c3_Var294 string
 				templ_7745c5c3_Var294, templ_7745c5c3_Err = templ.JoinStringErrs(p.Action)
 				if templ_7745c5c3_Err != nil {
-					return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1167, Col: 24}
+					return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1169, Col: 24}
 				}
 				_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var294))
 				if templ_7745c5c3_Err != nil {
@@ -5717,7 +5717,7 @@ func SyncPickerResults(p SyncPicker) templ.Component {
 				var templ_7745c5c3_Var295 string
 				templ_7745c5c3_Var295, templ_7745c5c3_Err = templ.JoinStringErrs("#" + SyncReviewID)
 				if templ_7745c5c3_Err != nil {
-					return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1168, Col: 36}
+					return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1170, Col: 36}
 				}
 				_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var295))
 				if templ_7745c5c3_Err != nil {
@@ -5730,7 +5730,7 @@ func SyncPickerResults(p SyncPicker) templ.Component {
 				var templ_7745c5c3_Var296 string
 				templ_7745c5c3_Var296, templ_7745c5c3_Err = templ.JoinStringErrs(p.Return)
 				if templ_7745c5c3_Err != nil {
-					return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1172, Col: 57}
+					return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1174, Col: 57}
 				}
 				_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var296))
 				if templ_7745c5c3_Err != nil {
@@ -5743,7 +5743,7 @@ func SyncPickerResults(p SyncPicker) templ.Component {
 				var templ_7745c5c3_Var297 string
 				templ_7745c5c3_Var297, templ_7745c5c3_Err = templ.JoinStringErrs(u.ID)
 				if templ_7745c5c3_Err != nil {
-					return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1173, Col: 53}
+					return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1175, Col: 53}
 				}
 				_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var297))
 				if templ_7745c5c3_Err != nil {
@@ -5756,7 +5756,7 @@ func SyncPickerResults(p SyncPicker) templ.Component {
 				var templ_7745c5c3_Var298 string
 				templ_7745c5c3_Var298, templ_7745c5c3_Err = templ.JoinStringErrs(u.Name)
 				if templ_7745c5c3_Err != nil {
-					return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1174, Col: 28}
+					return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1176, Col: 28}
 				}
 				_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var298))
 				if templ_7745c5c3_Err != nil {
@@ -5769,7 +5769,7 @@ func SyncPickerResults(p SyncPicker) templ.Component {
 				var templ_7745c5c3_Var299 string
 				templ_7745c5c3_Var299, templ_7745c5c3_Err = templ.JoinStringErrs(u.Email)
 				if templ_7745c5c3_Err != nil {
-					return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1174, Col: 68}
+					return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1176, Col: 68}
 				}
 				_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var299))
 				if templ_7745c5c3_Err != nil {
@@ -5782,7 +5782,7 @@ func SyncPickerResults(p SyncPicker) templ.Component {
 				var templ_7745c5c3_Var300 string
 				templ_7745c5c3_Var300, templ_7745c5c3_Err = templ.JoinStringErrs(" to " + u.Name + " (" + u.Email + ")")
 				if templ_7745c5c3_Err != nil {
-					return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1176, Col: 81}
+					return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1178, Col: 81}
 				}
 				_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var300))
 				if templ_7745c5c3_Err != nil {
@@ -5805,7 +5805,7 @@ func SyncPickerResults(p SyncPicker) templ.Component {
 				var templ_7745c5c3_Var301 string
 				templ_7745c5c3_Var301, templ_7745c5c3_Err = templ.JoinStringErrs(plural(p.More, "more user"))
 				if templ_7745c5c3_Err != nil {
-					return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1183, Col: 48}
+					return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1185, Col: 48}
 				}
 				_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var301))
 				if templ_7745c5c3_Err != nil {
@@ -5862,7 +5862,7 @@ func SyncPickerView(p SyncPicker) templ.Component {
 			var templ_7745c5c3_Var304 templ.SafeURL
 			templ_7745c5c3_Var304, templ_7745c5c3_Err = templ.JoinURLErrs(templ.SafeURL(p.BackHref))
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1191, Col: 101}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1193, Col: 101}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var304))
 			if templ_7745c5c3_Err != nil {
@@ -5875,7 +5875,7 @@ func SyncPickerView(p SyncPicker) templ.Component {
 			var templ_7745c5c3_Var305 string
 			templ_7745c5c3_Var305, templ_7745c5c3_Err = templ.JoinStringErrs(p.ConnectorName)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1191, Col: 121}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1193, Col: 121}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var305))
 			if templ_7745c5c3_Err != nil {
@@ -5888,7 +5888,7 @@ func SyncPickerView(p SyncPicker) templ.Component {
 			var templ_7745c5c3_Var306 string
 			templ_7745c5c3_Var306, templ_7745c5c3_Err = templ.JoinStringErrs(orDash(p.Record.DisplayName))
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1193, Col: 42}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1195, Col: 42}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var306))
 			if templ_7745c5c3_Err != nil {
@@ -5902,7 +5902,7 @@ func SyncPickerView(p SyncPicker) templ.Component {
 				var templ_7745c5c3_Var307 string
 				templ_7745c5c3_Var307, templ_7745c5c3_Err = templ.JoinStringErrs(p.Record.Email + " · ")
 				if templ_7745c5c3_Err != nil {
-					return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1196, Col: 30}
+					return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1198, Col: 30}
 				}
 				_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var307))
 				if templ_7745c5c3_Err != nil {
@@ -5920,7 +5920,7 @@ func SyncPickerView(p SyncPicker) templ.Component {
 			var templ_7745c5c3_Var308 string
 			templ_7745c5c3_Var308, templ_7745c5c3_Err = templ.JoinStringErrs(p.Record.ExternalID)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1198, Col: 44}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1200, Col: 44}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var308))
 			if templ_7745c5c3_Err != nil {
@@ -5933,7 +5933,7 @@ func SyncPickerView(p SyncPicker) templ.Component {
 			var templ_7745c5c3_Var309 string
 			templ_7745c5c3_Var309, templ_7745c5c3_Err = templ.JoinStringErrs(" · ")
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1199, Col: 12}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1201, Col: 12}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var309))
 			if templ_7745c5c3_Err != nil {
@@ -5950,7 +5950,7 @@ func SyncPickerView(p SyncPicker) templ.Component {
 			var templ_7745c5c3_Var310 templ.SafeURL
 			templ_7745c5c3_Var310, templ_7745c5c3_Err = templ.JoinURLErrs(templ.SafeURL(p.Action))
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1202, Col: 54}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1204, Col: 54}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var310))
 			if templ_7745c5c3_Err != nil {
@@ -5963,7 +5963,7 @@ func SyncPickerView(p SyncPicker) templ.Component {
 			var templ_7745c5c3_Var311 string
 			templ_7745c5c3_Var311, templ_7745c5c3_Err = templ.JoinStringErrs(p.Return)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1203, Col: 55}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1205, Col: 55}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var311))
 			if templ_7745c5c3_Err != nil {
@@ -5976,7 +5976,7 @@ func SyncPickerView(p SyncPicker) templ.Component {
 			var templ_7745c5c3_Var312 string
 			templ_7745c5c3_Var312, templ_7745c5c3_Err = templ.JoinStringErrs(p.Q)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1206, Col: 65}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1208, Col: 65}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var312))
 			if templ_7745c5c3_Err != nil {
@@ -5997,7 +5997,7 @@ func SyncPickerView(p SyncPicker) templ.Component {
 			var templ_7745c5c3_Var313 templ.SafeURL
 			templ_7745c5c3_Var313, templ_7745c5c3_Err = templ.JoinURLErrs(templ.SafeURL(p.BackHref))
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1211, Col: 56}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1213, Col: 56}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var313))
 			if templ_7745c5c3_Err != nil {
@@ -6046,7 +6046,7 @@ func SyncHistorySection(p SyncHistory) templ.Component {
 		var templ_7745c5c3_Var315 string
 		templ_7745c5c3_Var315, templ_7745c5c3_Err = templ.JoinStringErrs(SyncHistoryID)
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1220, Col: 20}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1222, Col: 20}
 		}
 		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var315))
 		if templ_7745c5c3_Err != nil {
@@ -6059,7 +6059,7 @@ func SyncHistorySection(p SyncHistory) templ.Component {
 		var templ_7745c5c3_Var316 string
 		templ_7745c5c3_Var316, templ_7745c5c3_Err = templ.JoinStringErrs(p.Self)
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1223, Col: 17}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1225, Col: 17}
 		}
 		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var316))
 		if templ_7745c5c3_Err != nil {
@@ -6072,7 +6072,7 @@ func SyncHistorySection(p SyncHistory) templ.Component {
 		var templ_7745c5c3_Var317 string
 		templ_7745c5c3_Var317, templ_7745c5c3_Err = templ.JoinStringErrs(SyncChanged + " from:body")
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1224, Col: 41}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1226, Col: 41}
 		}
 		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var317))
 		if templ_7745c5c3_Err != nil {
@@ -6100,7 +6100,7 @@ func SyncHistorySection(p SyncHistory) templ.Component {
 				var templ_7745c5c3_Var318 templ.SafeURL
 				templ_7745c5c3_Var318, templ_7745c5c3_Err = templ.JoinURLErrs(templ.SafeURL(row.Href))
 				if templ_7745c5c3_Err != nil {
-					return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1249, Col: 60}
+					return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1251, Col: 60}
 				}
 				_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var318))
 				if templ_7745c5c3_Err != nil {
@@ -6135,7 +6135,7 @@ func SyncHistorySection(p SyncHistory) templ.Component {
 				var templ_7745c5c3_Var319 string
 				templ_7745c5c3_Var319, templ_7745c5c3_Err = templ.JoinStringErrs(row.Trigger)
 				if templ_7745c5c3_Err != nil {
-					return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1256, Col: 45}
+					return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1258, Col: 45}
 				}
 				_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var319))
 				if templ_7745c5c3_Err != nil {
@@ -6148,7 +6148,7 @@ func SyncHistorySection(p SyncHistory) templ.Component {
 				var templ_7745c5c3_Var320 string
 				templ_7745c5c3_Var320, templ_7745c5c3_Err = templ.JoinStringErrs(row.Strategy)
 				if templ_7745c5c3_Err != nil {
-					return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1257, Col: 46}
+					return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1259, Col: 46}
 				}
 				_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var320))
 				if templ_7745c5c3_Err != nil {
@@ -6161,7 +6161,7 @@ func SyncHistorySection(p SyncHistory) templ.Component {
 				var templ_7745c5c3_Var321 string
 				templ_7745c5c3_Var321, templ_7745c5c3_Err = templ.JoinStringErrs(orDash(row.Duration))
 				if templ_7745c5c3_Err != nil {
-					return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1258, Col: 61}
+					return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1260, Col: 61}
 				}
 				_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var321))
 				if templ_7745c5c3_Err != nil {
@@ -6174,7 +6174,7 @@ func SyncHistorySection(p SyncHistory) templ.Component {
 				var templ_7745c5c3_Var322 string
 				templ_7745c5c3_Var322, templ_7745c5c3_Err = templ.JoinStringErrs(orDash(row.Counts))
 				if templ_7745c5c3_Err != nil {
-					return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1259, Col: 32}
+					return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1261, Col: 32}
 				}
 				_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var322))
 				if templ_7745c5c3_Err != nil {
@@ -6231,7 +6231,7 @@ func SyncRunSection(tab *SyncTab, p SyncRunPage) templ.Component {
 		var templ_7745c5c3_Var324 string
 		templ_7745c5c3_Var324, templ_7745c5c3_Err = templ.JoinStringErrs(SyncRunID)
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1273, Col: 16}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1275, Col: 16}
 		}
 		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var324))
 		if templ_7745c5c3_Err != nil {
@@ -6249,7 +6249,7 @@ func SyncRunSection(tab *SyncTab, p SyncRunPage) templ.Component {
 			var templ_7745c5c3_Var325 string
 			templ_7745c5c3_Var325, templ_7745c5c3_Err = templ.JoinStringErrs(p.Poll)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1276, Col: 18}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1278, Col: 18}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var325))
 			if templ_7745c5c3_Err != nil {
@@ -6267,7 +6267,7 @@ func SyncRunSection(tab *SyncTab, p SyncRunPage) templ.Component {
 		var templ_7745c5c3_Var326 templ.SafeURL
 		templ_7745c5c3_Var326, templ_7745c5c3_Err = templ.JoinURLErrs(templ.SafeURL(p.BackHref))
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1283, Col: 60}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1285, Col: 60}
 		}
 		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var326))
 		if templ_7745c5c3_Err != nil {
@@ -6280,7 +6280,7 @@ func SyncRunSection(tab *SyncTab, p SyncRunPage) templ.Component {
 		var templ_7745c5c3_Var327 string
 		templ_7745c5c3_Var327, templ_7745c5c3_Err = templ.JoinStringErrs("Sync of " + tab.Noun)
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1283, Col: 114}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1285, Col: 114}
 		}
 		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var327))
 		if templ_7745c5c3_Err != nil {
@@ -6304,7 +6304,7 @@ func SyncRunSection(tab *SyncTab, p SyncRunPage) templ.Component {
 		var templ_7745c5c3_Var328 string
 		templ_7745c5c3_Var328, templ_7745c5c3_Err = templ.JoinStringErrs(" of " + tab.Noun)
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1291, Col: 23}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1293, Col: 23}
 		}
 		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var328))
 		if templ_7745c5c3_Err != nil {
@@ -6340,7 +6340,7 @@ func SyncRunSection(tab *SyncTab, p SyncRunPage) templ.Component {
 		var templ_7745c5c3_Var329 templ.SafeURL
 		templ_7745c5c3_Var329, templ_7745c5c3_Err = templ.JoinURLErrs(templ.SafeURL(p.Action))
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1305, Col: 36}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1307, Col: 36}
 		}
 		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var329))
 		if templ_7745c5c3_Err != nil {
@@ -6353,7 +6353,7 @@ func SyncRunSection(tab *SyncTab, p SyncRunPage) templ.Component {
 		var templ_7745c5c3_Var330 string
 		templ_7745c5c3_Var330, templ_7745c5c3_Err = templ.JoinStringErrs(p.Action)
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1306, Col: 21}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1308, Col: 21}
 		}
 		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var330))
 		if templ_7745c5c3_Err != nil {
@@ -6366,7 +6366,7 @@ func SyncRunSection(tab *SyncTab, p SyncRunPage) templ.Component {
 		var templ_7745c5c3_Var331 string
 		templ_7745c5c3_Var331, templ_7745c5c3_Err = templ.JoinStringErrs("#" + SyncRunID)
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1307, Col: 31}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1309, Col: 31}
 		}
 		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var331))
 		if templ_7745c5c3_Err != nil {
@@ -6384,7 +6384,7 @@ func SyncRunSection(tab *SyncTab, p SyncRunPage) templ.Component {
 			var templ_7745c5c3_Var332 string
 			templ_7745c5c3_Var332, templ_7745c5c3_Err = templ.JoinStringErrs(o.Value)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1316, Col: 30}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1318, Col: 30}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var332))
 			if templ_7745c5c3_Err != nil {
@@ -6407,7 +6407,7 @@ func SyncRunSection(tab *SyncTab, p SyncRunPage) templ.Component {
 			var templ_7745c5c3_Var333 string
 			templ_7745c5c3_Var333, templ_7745c5c3_Err = templ.JoinStringErrs(o.Label)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1316, Col: 74}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1318, Col: 74}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var333))
 			if templ_7745c5c3_Err != nil {
@@ -6455,7 +6455,7 @@ func SyncRunSection(tab *SyncTab, p SyncRunPage) templ.Component {
 				var templ_7745c5c3_Var334 string
 				templ_7745c5c3_Var334, templ_7745c5c3_Err = templ.JoinStringErrs(orDash(ch.DisplayName))
 				if templ_7745c5c3_Err != nil {
-					return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1344, Col: 34}
+					return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1346, Col: 34}
 				}
 				_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var334))
 				if templ_7745c5c3_Err != nil {
@@ -6468,7 +6468,7 @@ func SyncRunSection(tab *SyncTab, p SyncRunPage) templ.Component {
 				var templ_7745c5c3_Var335 string
 				templ_7745c5c3_Var335, templ_7745c5c3_Err = templ.JoinStringErrs(ch.ExternalID)
 				if templ_7745c5c3_Err != nil {
-					return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1345, Col: 69}
+					return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1347, Col: 69}
 				}
 				_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var335))
 				if templ_7745c5c3_Err != nil {
@@ -6481,7 +6481,7 @@ func SyncRunSection(tab *SyncTab, p SyncRunPage) templ.Component {
 				var templ_7745c5c3_Var336 string
 				templ_7745c5c3_Var336, templ_7745c5c3_Err = templ.JoinStringErrs(ch.Detail)
 				if templ_7745c5c3_Err != nil {
-					return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1348, Col: 21}
+					return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1350, Col: 21}
 				}
 				_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var336))
 				if templ_7745c5c3_Err != nil {
@@ -6495,7 +6495,7 @@ func SyncRunSection(tab *SyncTab, p SyncRunPage) templ.Component {
 					var templ_7745c5c3_Var337 string
 					templ_7745c5c3_Var337, templ_7745c5c3_Err = templ.JoinStringErrs(" ")
 					if templ_7745c5c3_Err != nil {
-						return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1350, Col: 16}
+						return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1352, Col: 16}
 					}
 					_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var337))
 					if templ_7745c5c3_Err != nil {
@@ -6508,7 +6508,7 @@ func SyncRunSection(tab *SyncTab, p SyncRunPage) templ.Component {
 					var templ_7745c5c3_Var338 templ.SafeURL
 					templ_7745c5c3_Var338, templ_7745c5c3_Err = templ.JoinURLErrs(templ.SafeURL(ch.UserHref))
 					if templ_7745c5c3_Err != nil {
-						return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1351, Col: 47}
+						return templ.Error{Err: templ_7745c5c3_Err, FileName: `sync.templ`, Line: 1353, Col: 47}
 					}
 					_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var338))
 					if templ_7745c5c3_Err != nil {
