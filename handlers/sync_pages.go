@@ -167,7 +167,7 @@ func (v *syncPage) runHref(id uuid.UUID) string { return v.base + "/runs/" + id.
 // tab is the tab's frame: its sub-tabs, the warning of a failed test, or why there is no tab.
 func (v *syncPage) tab() *views.SyncTab {
 	id := v.c.ID.String()
-	t := &views.SyncTab{ConnectorID: id, ResourceType: v.rt, Noun: syncNouns[v.rt], CanManage: v.manage}
+	t := &views.SyncTab{Noun: syncNouns[v.rt]}
 	rts := v.s.engine.SyncResourceTypes(v.c)
 	back := views.Link{Label: "Back to the connector’s overview", Href: tabURL(id, "overview")}
 	switch {
@@ -458,7 +458,7 @@ func (v *syncPage) runView(run *db.SyncRun, page bool) views.SyncRunView {
 	var hold esync.Hold
 	if len(run.Hold) > 0 && json.Unmarshal(run.Hold, &hold) == nil && hold.Message != "" {
 		if rv.Held {
-			rv.Hold = &views.SyncHoldView{Reason: hold.Reason, Message: hold.Message}
+			rv.Hold = &views.SyncHoldView{Message: hold.Message}
 			if v.manage {
 				rv.Hold.AllowHref = v.runHref(run.ID) + "/allow"
 			}

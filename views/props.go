@@ -1413,12 +1413,9 @@ type DesignerEdge struct {
 // SyncTab is a connector's Sync tab for one resource type: status, Sync now, configuration,
 // the synced records, the match review (users) and the run history; or, with Run set, one run.
 type SyncTab struct {
-	ConnectorID  string
-	ResourceType string // user or group
 	// Noun is what the resource type's records are called: "users" or "groups".
-	Noun      string
-	SubTabs   []Tab
-	CanManage bool
+	Noun    string
+	SubTabs []Tab
 	// Missing is set when the connector's type does not list this resource type: the guide's
 	// message, with the way back.
 	Missing *SyncMissing
@@ -1525,7 +1522,6 @@ type Stat struct {
 
 // SyncHoldView is why a run waits for approval, and where to allow it.
 type SyncHoldView struct {
-	Reason  string
 	Message string
 	// AllowHref opens the confirmation of Allow; empty for readers.
 	AllowHref string
