@@ -74,6 +74,8 @@ test('an admin connects a real LDAP directory through the wizard, tests it, look
   // The console: checkAccountExists finds jdoe and not a stranger.
   await page.getByTestId('tab-commands').click();
   await page.getByTestId('command-checkAccountExists').click();
+  // The command's form arrives by htmx: fill it once it is the one on the page, not before.
+  await expect(page.getByRole('region', { name: /Check account exists/ })).toBeVisible();
   await page.locator('[id="field-param.username"]').fill('jdoe');
   await page.getByTestId('run-command').click();
   const result = page.getByTestId('console-result');
