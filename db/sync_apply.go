@@ -322,7 +322,9 @@ func CountUnmatchedWithoutEmail(ctx context.Context, tx bun.Tx, connectorID uuid
 
 // SyncIdentities makes the connector_sync external identities of a connector those of its
 // matched user records: it removes the ones no record matches any more, and writes those of
-// the records this run changed or matched.
+// the records this run changed or matched. A record this run added has no user unless it
+// was matched or created one, which the report says too, so added lines are not looked at:
+// an initial sync of a million records would otherwise look each one up to find no user.
 func SyncIdentities(ctx context.Context, tx bun.Tx, connectorID uuid.UUID, now time.Time) error {
 	_, err := tx.NewRaw(`DELETE FROM external_identities ei
 		WHERE ei.connector_id = ? AND ei.source = 'connector_sync'
@@ -337,7 +339,7 @@ func SyncIdentities(ctx context.Context, tx bun.Tx, connectorID uuid.UUID, now t
 		SELECT r.user_id, r.connector_id, r.external_id, nullif(r.email, ''), nullif(r.display_name, ''),
 		    'connector_sync', r.attributes, ?, ?, ?
 		FROM sync_resources r
-		WHERE r.id IN (SELECT resource_id FROM sync_report WHERE kind IN ('added', 'updated', 'matched', 'created'))
+		WHERE r.id IN (SELECT resource_id FROM sync_report WHERE kind IN ('updated', 'matched', 'created'))
 		  AND r.resource_type = 'user' AND r.user_id IS NOT NULL AND r.match_status IN `+matchedSQL+`
 		ON CONFLICT (user_id, connector_id, external_id) DO UPDATE SET
 		    external_email = EXCLUDED.external_email, external_display_name = EXCLUDED.external_display_name,
