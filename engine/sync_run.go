@@ -387,15 +387,7 @@ func (e *Engine) fetchRecord(ctx context.Context, inst connectors.Connector, run
 }
 
 func stagedRecord(r connectors.Record) (db.StagedRecord, error) {
-	h, err := sync.Hash(r)
-	if err != nil {
-		return db.StagedRecord{}, connectors.Errorf(connectors.TargetError, "UNREADABLE_RECORD", "record %s cannot be stored: %v", r.ExternalID, err)
-	}
-	attrs := r.Attributes
-	if attrs == nil {
-		attrs = map[string]any{}
-	}
-	raw, err := json.Marshal(attrs)
+	raw, h, err := sync.Encode(r)
 	if err != nil {
 		return db.StagedRecord{}, connectors.Errorf(connectors.TargetError, "UNREADABLE_RECORD", "record %s cannot be stored: %v", r.ExternalID, err)
 	}
