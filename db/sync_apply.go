@@ -235,25 +235,31 @@ func MatchUsers(ctx context.Context, tx bun.Tx, connectorID uuid.UUID, rules []M
 	if _, err := tx.ExecContext(ctx, `ANALYZE sync_match`); err != nil {
 		return 0, fmt.Errorf("analyse matches: %w", err)
 	}
+	// Two updates, each a single pass: the records something matched, driven by sync_match,
+	// and the undecided records nothing matched that are not plainly unmatched already. One
+	// update of every undecided record joined to itself took 4.8 s for a connector's first
+	// 1,000,000 records to write nothing: without statistics of them (they were inserted by
+	// this transaction) the planner looks each one up by id.
 	strategies := pgdialect.Array(names)
-	return rowsOf(tx.NewRaw(`WITH want AS (
-		SELECT r.id,
-		    CASE WHEN m.id IS NULL THEN 'unmatched' WHEN cardinality(m.cands) > 1 THEN 'ambiguous'
-		         WHEN m.k = 0 THEN 'matched_exact' ELSE 'matched_probable' END AS status,
-		    CASE WHEN cardinality(m.cands) = 1 THEN m.cands[1] END AS user_id,
-		    coalesce(m.cands, '{}') AS cands,
-		    (?::text[])[m.k + 1] AS strategy
-		FROM sync_resources r LEFT JOIN sync_match m ON m.id = r.id
-		WHERE `+undecided+`),
-		upd AS (
+	return rowsOf(tx.NewRaw(`WITH found AS (
 		UPDATE sync_resources r SET match_status = w.status, user_id = w.user_id, candidates = w.cands, matched_by = w.strategy
-		FROM want w
+		FROM (SELECT m.id,
+		        CASE WHEN cardinality(m.cands) > 1 THEN 'ambiguous' WHEN m.k = 0 THEN 'matched_exact' ELSE 'matched_probable' END AS status,
+		        CASE WHEN cardinality(m.cands) = 1 THEN m.cands[1] END AS user_id,
+		        m.cands, (?::text[])[m.k + 1] AS strategy
+		    FROM sync_match m) w
 		WHERE r.id = w.id AND (r.match_status, r.user_id, r.candidates, r.matched_by) IS DISTINCT FROM (w.status, w.user_id, w.cands, w.strategy)
+		RETURNING r.id, r.external_id, r.display_name, r.match_status, r.user_id, r.matched_by, cardinality(r.candidates) AS n),
+		none AS (
+		UPDATE sync_resources r SET match_status = 'unmatched', user_id = NULL, candidates = '{}', matched_by = NULL
+		WHERE `+undecided+`
+		  AND (r.match_status, r.user_id, r.candidates, r.matched_by) IS DISTINCT FROM ('unmatched'::text, NULL::uuid, '{}'::uuid[], NULL::text)
+		  AND NOT EXISTS (SELECT 1 FROM sync_match m WHERE m.id = r.id)
 		RETURNING r.id, r.external_id, r.display_name, r.match_status, r.user_id, r.matched_by, cardinality(r.candidates) AS n)
 		INSERT INTO sync_report (kind, resource_id, external_id, display_name, user_id, detail)
 		SELECT CASE WHEN match_status LIKE 'matched%' THEN 'matched' ELSE match_status END, id, external_id, display_name, user_id,
 		    jsonb_strip_nulls(jsonb_build_object('status', match_status, 'strategy', matched_by, 'candidates', n))
-		FROM upd`, strategies, connectorID).Exec(ctx))
+		FROM (SELECT * FROM found UNION ALL SELECT * FROM none) upd`, strategies, connectorID).Exec(ctx))
 }
 
 // NewUserDefaults are the profile values of users a sync creates.
