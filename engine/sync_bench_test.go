@@ -61,10 +61,11 @@ import (
 // The database is dbtest.NewDurable, a server of the benchmark's own with fsync and
 // synchronous_commit on and PostgreSQL's default memory settings, as Floh's embedded server
 // runs in production; FLOH_BENCH_DB=fast uses the shared test server (fsync off) instead, for
-// comparison. Before a re-sync the tables a sync reads are vacuumed and analysed, as
-// autovacuum does between two scheduled runs. FLOH_BENCH_PAGE_SIZE sets the connector's page
-// size (default 1000, the connector's own). FLOH_BENCH_EXPLAIN=<dir> logs the plan, actual
-// rows and times of every statement over 250 ms (auto_explain) into <dir>.
+// comparison. Before each sync the tables a sync reads are vacuumed and analysed and a
+// checkpoint is made, as autovacuum and the checkpointer do between two scheduled runs.
+// FLOH_BENCH_PAGE_SIZE sets the connector's page size (default 1000, the connector's own).
+// FLOH_BENCH_EXPLAIN=<dir> logs the plan, actual rows and times of every statement over
+// 250 ms (auto_explain) into <dir>.
 //
 // Why xmin rather than pg_stat_user_tables' n_tup_ins/n_tup_upd: PostgreSQL 15 backends
 // flush their table counters at most once a second and up to ten seconds after going idle,
@@ -95,6 +96,7 @@ func BenchmarkSync(b *testing.B) {
 				var m syncMeasure
 				for range b.N {
 					env.emptyCache(b)
+					env.settle(b)
 					run, st := env.sync(b, &m)
 					if run.Status != db.SyncCompleted || st.Fetched != n || st.Added != n || st.Unmatched != n {
 						b.Fatalf("initial sync: %s %+v %v", run.Status, st, run.Error)
@@ -561,11 +563,15 @@ func (e *syncBench) ensureSynced(b *testing.B) {
 }
 
 // settle vacuums and analyses the tables a sync reads, as autovacuum does between two
-// scheduled runs, so that a re-sync does not race autovacuum over what the last one wrote.
+// scheduled runs, and ends the checkpoint the last run's writes started, so that a re-sync
+// neither races autovacuum over what the last one wrote nor shares the disk with its
+// checkpoint.
 func (e *syncBench) settle(t testing.TB) {
 	t.Helper()
-	if _, err := e.db.Pool.Exec(e.ctx, `VACUUM (ANALYZE) sync_resources, users, external_identities`); err != nil {
-		t.Fatal(err)
+	for _, stmt := range []string{`VACUUM (ANALYZE) sync_resources, users, external_identities`, `CHECKPOINT`} {
+		if _, err := e.db.Pool.Exec(e.ctx, stmt); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
 	}
 }
 
