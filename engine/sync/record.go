@@ -2,7 +2,6 @@ package sync
 
 import (
 	"crypto/sha256"
-	"encoding/json"
 	"fmt"
 	"regexp"
 	"strings"
@@ -17,38 +16,29 @@ import (
 // listings of an unchanged record hash the same however the connector ordered its
 // attributes, and a re-sync can tell what changed without comparing field by field.
 //
-// The attributes are encoded once, for both: the canonical form is spliced together from
-// them and the JSON of the four fields, byte for byte what encoding the whole would give.
-// Encoding a map is most of what staging a record costs.
+// The attributes are encoded once, for both: the canonical form is written with them in
+// their place, and they are that part of it.
 func Encode(r connectors.Record) (attributes, hash []byte, err error) {
-	head, err := json.Marshal(canonicalHead{r.ExternalID, r.Username, r.Email, r.DisplayName})
-	if err != nil {
+	b := make([]byte, 0, 512)
+	b = append(b, `{"e":`...)
+	b = appendJSONString(b, r.ExternalID)
+	b = append(b, `,"u":`...)
+	b = appendJSONString(b, r.Username)
+	b = append(b, `,"m":`...)
+	b = appendJSONString(b, r.Email)
+	b = append(b, `,"d":`...)
+	b = appendJSONString(b, r.DisplayName)
+	b = append(b, `,"a":`...)
+	start := len(b)
+	if b, err = appendJSON(b, r.Attributes, 0); err != nil {
 		return nil, nil, fmt.Errorf("encode record %s: %w", r.ExternalID, err)
 	}
-	attrs, err := json.Marshal(r.Attributes)
-	if err != nil {
-		return nil, nil, fmt.Errorf("encode record %s: %w", r.ExternalID, err)
-	}
-	h := sha256.New()
-	h.Write(head[:len(head)-1]) // all but the closing brace
-	h.Write(canonicalAttributes)
-	h.Write(attrs)
-	h.Write(canonicalEnd)
+	attributes = b[start:len(b):len(b)]
+	sum := sha256.Sum256(append(b, '}'))
 	if r.Attributes == nil {
-		attrs = []byte("{}")
+		attributes = []byte("{}")
 	}
-	return attrs, h.Sum(nil), nil
-}
-
-var canonicalAttributes, canonicalEnd = []byte(`,"a":`), []byte(`}`)
-
-// canonicalHead fixes the names and order of the hashed fields; renaming a Record field
-// must not change every hash.
-type canonicalHead struct {
-	ExternalID  string `json:"e"`
-	Username    string `json:"u"`
-	Email       string `json:"m"`
-	DisplayName string `json:"d"`
+	return attributes, sum[:], nil
 }
 
 // Path is a dot-path into a synced record, such as attributes.department or email.

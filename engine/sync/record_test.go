@@ -60,3 +60,40 @@ func TestEncodeRefusesWhatJSONCannotHold(t *testing.T) {
 		t.Fatal("a function attribute was encoded")
 	}
 }
+
+// FuzzEncodeIsEncodingJSON: whatever the strings, the attributes Encode writes and the hash
+// it takes are what encoding/json gives for the record.
+func FuzzEncodeIsEncodingJSON(f *testing.F) {
+	f.Add("8a4c1f3e", "user000001", "user000001@example.test", "User 1", "sn", "Doe", 1.5, true)
+	f.Add(`q"uote\`, "<b>&amp;</b>", "é@exämple.test", "line\nbreak\u2028\x01", "ünï", "\xff\x7f", -0.0, false)
+	f.Add("", "", "", "", "", "", 1e21, false)
+	f.Fuzz(func(t *testing.T, id, username, email, name, key, value string, n float64, flag bool) {
+		r := connectors.Record{ExternalID: id, Username: username, Email: email, DisplayName: name, Attributes: map[string]any{
+			key: value, "list": []any{value, n, nil, flag, []string{key}}, "strings": []string{value, key}, "none": []string(nil),
+			"object": map[string]any{key: []any{map[string]any{value: value}}}, "n": n, "flag": flag,
+		}}
+		attrs, hash, err := sync.Encode(r)
+		want, werr := json.Marshal(r.Attributes)
+		if (err != nil) != (werr != nil) {
+			t.Fatalf("Encode: %v; encoding/json: %v", err, werr)
+		}
+		if err != nil {
+			return
+		}
+		if !bytes.Equal(attrs, want) {
+			t.Fatalf("attributes\n%s\nencoding/json\n%s", attrs, want)
+		}
+		whole, _ := json.Marshal(wholeCanonical{id, username, email, name, r.Attributes})
+		if sum := sha256.Sum256(whole); !bytes.Equal(hash, sum[:]) {
+			t.Fatalf("hash of %s differs", whole)
+		}
+	})
+}
+
+func TestEncodeRefusesACycle(t *testing.T) {
+	m := map[string]any{}
+	m["self"] = []any{m}
+	if _, _, err := sync.Encode(connectors.Record{ExternalID: "x", Attributes: m}); err == nil {
+		t.Fatal("a cyclic attribute was encoded")
+	}
+}
