@@ -65,7 +65,8 @@ import (
 // checkpoint is made, as autovacuum and the checkpointer do between two scheduled runs.
 // FLOH_BENCH_PAGE_SIZE sets the connector's page size (default 1000, the connector's own).
 // FLOH_BENCH_EXPLAIN=<dir> logs the plan, actual rows and times of every statement over
-// 250 ms (auto_explain) into <dir>.
+// 250 ms (auto_explain) into <dir>. FLOH_BENCH_PG_SETTINGS="max_wal_size=4GB,..." changes
+// server settings that need no restart, to measure what they are worth.
 //
 // Why xmin rather than pg_stat_user_tables' n_tup_ins/n_tup_upd: PostgreSQL 15 backends
 // flush their table counters at most once a second and up to ten seconds after going idle,
@@ -216,6 +217,9 @@ func newSyncBench(b *testing.B, s *ldaptest.Slapd, n int) *syncBench {
 	default:
 		b.Fatalf("FLOH_BENCH_DB is durable or fast, not %q", os.Getenv("FLOH_BENCH_DB"))
 	}
+	if settings := os.Getenv("FLOH_BENCH_PG_SETTINGS"); settings != "" {
+		configure(b, d, settings)
+	}
 	if dir := os.Getenv("FLOH_BENCH_EXPLAIN"); dir != "" {
 		d = explainInto(b, d, dir)
 	}
@@ -241,6 +245,35 @@ func newSyncBench(b *testing.B, s *ldaptest.Slapd, n int) *syncBench {
 	e.since.d = d
 	return e
 }
+
+// configure applies server settings ("max_wal_size=4GB,checkpoint_timeout=15min") to d's
+// server with ALTER SYSTEM, for measuring what they change; a setting that needs a restart
+// is refused.
+func configure(b *testing.B, d *db.DB, settings string) {
+	b.Helper()
+	for _, kv := range strings.Split(settings, ",") {
+		name, value, ok := strings.Cut(kv, "=")
+		if !ok {
+			b.Fatalf("FLOH_BENCH_PG_SETTINGS: %q is not name=value", kv)
+		}
+		if _, err := d.Pool.Exec(context.Background(), `ALTER SYSTEM SET `+pgx.Identifier{strings.TrimSpace(name)}.Sanitize()+` = `+quoteLiteral(strings.TrimSpace(value))); err != nil {
+			b.Fatalf("FLOH_BENCH_PG_SETTINGS %s: %v", kv, err)
+		}
+	}
+	if _, err := d.Pool.Exec(context.Background(), `SELECT pg_reload_conf()`); err != nil {
+		b.Fatal(err)
+	}
+	var pending []string
+	rows, err := d.Pool.Query(context.Background(), `SELECT name FROM pg_settings WHERE pending_restart`)
+	if err == nil {
+		pending, err = pgx.CollectRows(rows, pgx.RowTo[string])
+	}
+	if err != nil || len(pending) > 0 {
+		b.Fatalf("FLOH_BENCH_PG_SETTINGS: %v need a restart (%v)", pending, err)
+	}
+}
+
+func quoteLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 
 // explainInto makes PostgreSQL log the plan of every statement of d's server that runs 250 ms
 // or longer, with its actual rows, times and buffers (auto_explain), and copies the server's
