@@ -56,7 +56,9 @@ import (
 // commit), the CPU time of this process, of PostgreSQL and of slapd (the machine's other
 // work inflates wall times much more than these), the peak Go heap in use (objects and the
 // free space of their spans, sampled every 5 ms) and the process's peak RSS (VmHWM, reset
-// before each sync), and the rows and report lines the run wrote. Only the syncs are timed.
+// before each sync), the rows and report lines the run wrote, and the machine's load average
+// over the minute before the sync (load-1m), which says how shared the cores were. Only the
+// syncs are timed.
 //
 // The database is dbtest.NewDurable, a server of the benchmark's own with fsync and
 // synchronous_commit on and PostgreSQL's default memory settings, as Floh's embedded server
@@ -352,6 +354,7 @@ func (e *syncBench) sync(b *testing.B, m *syncMeasure) (*db.SyncRun, sync.Stats)
 	b.StopTimer()
 	e.since.mark(b)
 	probe := startProbe(b)
+	m.load += loadAverage(b)
 	goCPU, pgCPU, ldapCPU := processCPU(b, 0), postgresCPU(b, e.postmaster), processCPU(b, e.slapdPID)
 	start := time.Now()
 	b.StartTimer()
@@ -486,6 +489,7 @@ type syncMeasure struct {
 	goCPU, pgCPU, slapdCPU    time.Duration
 	peakHeap, peakRSS         uint64
 	written, lines            int
+	load                      float64
 }
 
 func (m *syncMeasure) report(b *testing.B, n int) {
@@ -504,6 +508,22 @@ func (m *syncMeasure) report(b *testing.B, n int) {
 	b.ReportMetric(float64(m.peakRSS)/(1<<20), "peak-rss-MiB")
 	b.ReportMetric(float64(m.written)/runs, "rows-written")
 	b.ReportMetric(float64(m.lines)/runs, "report-lines")
+	b.ReportMetric(m.load/runs, "load-1m")
+}
+
+// loadAverage is the machine's load average over the last minute, from /proc/loadavg: how
+// much else wanted the cores when a sync started (the benchmark's own preparation included).
+func loadAverage(t testing.TB) float64 {
+	t.Helper()
+	raw, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	load, err := strconv.ParseFloat(strings.Fields(string(raw))[0], 64)
+	if err != nil {
+		t.Fatalf("/proc/loadavg %q: %v", raw, err)
+	}
+	return load
 }
 
 // writeMark counts what a sync wrote to the tables a sync writes: rows whose xmin is a
