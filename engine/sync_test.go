@@ -340,3 +340,43 @@ func TestSyncLDAPExtraAttributesMapToProfiles(t *testing.T) {
 	_, err = f.eng.UpdateConnector(f.ctx, f.actor(), f.conn.ID, engine.ConnectorInput{Name: f.conn.Name, Type: "ldap", Config: cfg})
 	wantValidation(t, err, "config.userAttributes")
 }
+
+// External ID matches a record's id against users' sub; Email + Issuer reads the issuer at
+// issuerSourcePath, here a directory attribute read through userAttributes.
+func TestSyncExternalIDAndEmailIssuerOnLDAP(t *testing.T) {
+	f := setupSync(t)
+	cfg := map[string]any{}
+	if err := json.Unmarshal(f.conn.Config, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	cfg["userAttributes"] = "o"
+	if _, err := f.eng.UpdateConnector(f.ctx, f.actor(), f.conn.ID, engine.ConnectorInput{Name: f.conn.Name, Type: "ldap", Config: cfg}); err != nil {
+		t.Fatal(err)
+	}
+	f.person(t, "sub", "By Sub", "by.sub@example.test", nil)
+	f.person(t, "iss", "By Issuer", "shared@example.test", map[string][]string{"o": {"https://idp.one"}})
+	f.configure(t, sync.Config{UserMatchStrategy: sync.MatchExternalID})
+	f.run(t, engine.SyncStart{})
+	m := f.matches(t, "")
+	bySub := dbtest.User(t, f.db, "someone.else@example.test")
+	bySub.Sub = m["By Sub"].ExternalID
+	if err := db.UpdateUser(f.ctx, f.db.Bun, bySub); err != nil {
+		t.Fatal(err)
+	}
+	one := withIssuer(t, f, "shared@example.test", "https://idp.one")
+	withIssuer(t, f, "Shared@example.test", "https://idp.two")
+	f.run(t, engine.SyncStart{})
+	m = f.matches(t, "")
+	if it := m["By Sub"]; it.Status != "matched_exact" || *it.UserID != bySub.ID || it.MatchedBy != sync.MatchExternalID {
+		t.Fatalf("external id: %+v", it)
+	}
+	if m["By Issuer"].Status != "unmatched" {
+		t.Fatalf("by issuer under External ID: %+v", m["By Issuer"])
+	}
+	f.configure(t, sync.Config{UserMatchStrategy: sync.MatchEmailIssuer, IssuerSourcePath: "attributes.o"})
+	f.run(t, engine.SyncStart{})
+	m = f.matches(t, "")
+	if it := m["By Issuer"]; it.Status != "matched_exact" || *it.UserID != one.ID {
+		t.Fatalf("email + issuer: %+v", it)
+	}
+}
