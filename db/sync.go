@@ -3,6 +3,7 @@ package db
 import (
 	"context"
 	"database/sql"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -441,16 +442,7 @@ func FindMatchCandidates(ctx context.Context, idb bun.IDB, ids []uuid.UUID) (map
 // table, dropped when the run ends: dropping is instant however many rows it holds, and
 // unlogged rows cost no WAL.
 func StagingTable(runID uuid.UUID) string {
-	return "sync_staging_" + hexID(runID)
-}
-
-func hexID(id uuid.UUID) string {
-	const digits = "0123456789abcdef"
-	b := make([]byte, 32)
-	for i, v := range id {
-		b[2*i], b[2*i+1] = digits[v>>4], digits[v&15]
-	}
-	return string(b)
+	return "sync_staging_" + hex.EncodeToString(runID[:])
 }
 
 // CreateStaging makes a run's staging table if it does not exist yet, and returns how many

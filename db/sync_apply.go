@@ -18,9 +18,7 @@ import (
 // rows that change, and reports what it changed into the transaction's sync_report table,
 // which becomes the run's change report.
 
-// matchedStatuses are the outcomes that link a record to a user.
-var matchedStatuses = []string{"matched_exact", "matched_probable", "manual"}
-
+// matchedSQL lists the outcomes that link a record to a user.
 const matchedSQL = "('matched_exact', 'matched_probable', 'manual')"
 
 // PrepareApply creates the transaction's working tables: sync_incoming, the staged listing
@@ -527,6 +525,3 @@ func ReportRows(ctx context.Context, tx bun.Tx) (*sql.Rows, error) {
 	}
 	return rows, nil
 }
-
-// MatchedStatuses are the outcomes that link a record to a user.
-func MatchedStatuses() []string { return append([]string(nil), matchedStatuses...) }

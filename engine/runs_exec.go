@@ -16,6 +16,7 @@ import (
 
 	"floh/connectors"
 	"floh/db"
+	"floh/engine/sync"
 	"floh/engine/workflow"
 )
 
@@ -643,10 +644,6 @@ func (e *Engine) runUserCreate(ctx context.Context, a Actor, at *attempt) (outco
 	return out, nil
 }
 
-// profileFields are the profile's own fields; any other key of a profile_update is a custom
-// attribute.
-var profileFields = []string{"title", "department", "location", "costCenter", "startDate"}
-
 // runProfileUpdate applies the step's fields through UpdateProfile. Its output keeps the
 // values it replaced, so a rollback can restore them.
 func (e *Engine) runProfileUpdate(ctx context.Context, a Actor, at *attempt) (outcome, error) {
@@ -676,7 +673,7 @@ func (e *Engine) runProfileUpdate(ctx context.Context, a Actor, at *attempt) (ou
 	previous := map[string]any{}
 	for _, name := range slices.Sorted(maps.Keys(cfg.Fields)) {
 		val := cfg.Fields[name]
-		if slices.Contains(profileFields, name) {
+		if slices.Contains(sync.ProfileFields, name) {
 			previous[name] = old[name]
 			o := Optional[string]{Set: true, Null: val == nil}
 			if s, ok := val.(string); ok {

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -89,7 +90,7 @@ func (e *Engine) startSyncRun(ctx context.Context, a Actor, connectorID uuid.UUI
 		if err != nil {
 			return err
 		}
-		strategy := cmpOr(in.Strategy, cfg.Strategy)
+		strategy := cmp.Or(in.Strategy, cfg.Strategy)
 		if trigger == syncRecord {
 			// One record is looked up, not listed: nothing else is staled, and whether it
 			// changed since the last run does not matter.
@@ -129,7 +130,7 @@ func (e *Engine) startSyncRun(ctx context.Context, a Actor, connectorID uuid.UUI
 				return fmt.Errorf("queue sync run: %w", err)
 			}
 		}
-		if err := e.syncEvent(ctx, tx, c, run, "started", "info", fmt.Sprintf("%s sync of %ss started (%s)", titleCase(strategy), rt, trigger)); err != nil {
+		if err := e.syncEvent(ctx, tx, c, run, "started", "info", fmt.Sprintf("Sync of %ss started (%s, %s)", rt, strategy, trigger)); err != nil {
 			return err
 		}
 		return e.audit(ctx, tx, a, "connector", c.ID.String(), "connector.sync_started", nil, map[string]any{
@@ -150,20 +151,6 @@ func activeRunConflict(c *db.Connector, r *db.SyncRun) error {
 		return Conflict("a sync of %s's %ss (run %s) is awaiting approval: allow or cancel it before starting another", c.Name, r.ResourceType, r.ID)
 	}
 	return Conflict("a sync of %s's %ss (run %s) is already %s; wait for it to finish or cancel it", c.Name, r.ResourceType, r.ID, r.Status)
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
-}
-
-func titleCase(s string) string {
-	if s == "" {
-		return s
-	}
-	return string(s[0]-'a'+'A') + s[1:]
 }
 
 // SyncRecord syncs one record now: it is looked up by its external id and goes through the

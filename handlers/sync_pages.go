@@ -100,9 +100,11 @@ func readSyncQuery(v url.Values) syncQuery {
 	return q
 }
 
+// pageNumber reads a page of one of the tab's lists; anything a list would not answer (see
+// listPage) shows the first page.
 func pageNumber(s string) int {
 	n, err := strconv.Atoi(s)
-	if err != nil || n < 1 {
+	if err != nil || n < 1 || n > maxPage {
 		return 1
 	}
 	return n

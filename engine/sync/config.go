@@ -52,8 +52,8 @@ const (
 // TriggerModes lists the trigger modes in the order the form offers them.
 var TriggerModes = []string{TriggerNone, TriggerPerRecord, TriggerSummary}
 
-// ProfileFields are the standard profile fields a mapping may write; any other target is
-// custom.<name>.
+// ProfileFields are the profile's own fields, which a mapping, a profile_update step or
+// createUserDefaults may write; any other field is a custom attribute (custom.<name>).
 var ProfileFields = []string{"title", "department", "location", "costCenter", "startDate"}
 
 // Defaults of PRODUCT §3.
